@@ -1,0 +1,72 @@
+#include "args.h"
+
+#include <stdexcept>
+
+namespace adn_binding {
+
+Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code) {
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+void throw_type(Napi::Env env, const std::string& msg) {
+  throw error_with_code(env, Napi::TypeError::New(env, msg), "ERR_ADDERNET_TYPE");
+}
+
+void throw_range(Napi::Env env, const std::string& msg) {
+  throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SIZE");
+}
+
+float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                   int64_t expected, bool optional) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[index];
+  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(env, std::string("Expected a Float32Array for ") + name);
+  auto arr = v.As<Napi::Float32Array>();
+  if (int64_t(arr.ElementLength()) != expected)
+    throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
+                         name + " but received " + std::to_string(arr.ElementLength()));
+  return arr.Data();
+}
+
+double number(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = info[index];
+  if (!v.IsNumber()) throw_type(info.Env(), std::string("Expected a number for ") + name);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) throw_range(info.Env(), std::string("Expected a finite number for ") + name);
+  return d;
+}
+
+int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  double d = number(info, index, name);
+  if (d != std::floor(d) || std::fabs(d) > 9.0e15)
+    throw_range(info.Env(), std::string("Expected an integer for ") + name);
+  return int64_t(d);
+}
+
+adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Env env = info.Env();
+  if (!info[index].IsArray()) throw_type(env, "Expected an array of 11 integers for dims");
+  auto arr = info[index].As<Napi::Array>();
+  if (arr.Length() != 11) throw_range(env, "Expected an array of 11 integers for dims");
+  int64_t d[11];
+  for (uint32_t i = 0; i < 11; ++i) {
+    Napi::Value v = arr.Get(i);
+    double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(x) || x != std::floor(x) || std::fabs(x) > 9.0e15)
+      throw_type(env, "Expected an array of 11 integers for dims");
+    d[i] = int64_t(x);
+  }
+  adn::Conv2dShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10]};
+  try {
+    s.validate();
+  } catch (const std::invalid_argument& e) {
+    throw error_with_code(env, Napi::RangeError::New(env, std::string("Invalid layer geometry: ") + e.what()),
+                          "ERR_ADDERNET_SHAPE");
+  }
+  return s;
+}
+
+}  // namespace adn_binding

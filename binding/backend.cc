@@ -1,0 +1,54 @@
+#include "backend.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "addernet.h"
+#include "args.h"
+
+namespace adn_binding {
+
+static adn::Isa active_isa_or_throw(Napi::Env env) {
+  try {
+    return adn::active_isa();
+  } catch (const std::exception& e) {  // a bad ADDERNET_ISA value
+    throw error_with_code(env, Napi::Error::New(env, e.what()), "ERR_ADDERNET_ISA");
+  }
+}
+
+Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", adn::isa_name(active_isa_or_throw(env)));
+  o.Set("threads", adn::num_threads());
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = integer(info, 0, "threads");
+  if (n < 1 || n > 1024) throw_range(info.Env(), "Expected an integer from 1 to 1024 for threads");
+  adn::set_num_threads(int(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_type(env, "Expected a string for isa");
+  active_isa_or_throw(env);
+  try {
+    adn::set_isa(adn::parse_isa(info[0].As<Napi::String>()));
+  } catch (const std::exception& e) {
+    throw error_with_code(env, Napi::Error::New(env, e.what()), "ERR_ADDERNET_ISA");
+  }
+  return env.Undefined();
+}
+
+Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (adn::Isa isa : {adn::Isa::scalar, adn::Isa::avx2, adn::Isa::avx512})
+    if (adn::isa_supported(isa)) out.Set(i++, adn::isa_name(isa));
+  return out;
+}
+
+}  // namespace adn_binding

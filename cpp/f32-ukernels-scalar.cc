@@ -1,0 +1,47 @@
+// Portable microkernels: the path every platform has (and ARM uses).
+// Each output accumulates strictly in reduction order, like the SIMD kernels,
+// so the max-trick forward is exactly 0 when a patch equals its filter.
+#include <algorithm>
+#include "ukernels.h"
+
+namespace adn {
+namespace {
+constexpr int MR = 4, NR = 8;
+
+void fma_4x8__scalar(size_t kc, const float* a, const float* b, float* c) {
+  float acc[MR][NR] = {};
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) acc[m][n] += a[m] * b[n];
+  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
+}
+
+void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c) {
+  float acc[MR][NR] = {};
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) acc[m][n] += std::max(a[m], b[n]);
+  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
+}
+
+void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,
+                        size_t x_stride, float* c) {
+  float acc[MR][NR] = {};
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) {
+        float d = a[m] - x[m * x_stride + n];
+        acc[m][n] += std::min(1.0f, std::max(-1.0f, d)) * b[n];
+      }
+  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
+}
+
+const IsaConfig kScalar = {Isa::scalar,
+                           {MR, NR, fma_4x8__scalar},
+                           {MR, NR, maxsum_4x8__scalar},
+                           {MR, NR, htgrad_4x8__scalar}};
+}  // namespace
+
+const IsaConfig* scalar_config() { return &kScalar; }
+
+}  // namespace adn

@@ -1,0 +1,136 @@
+// Native kernel tests (no Node): every ISA this CPU supports against the plain
+// reference, on random shapes with awkward sizes. Outputs are poisoned first.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "addernet.h"
+
+using adn::Conv2dShape;
+using adn::Isa;
+
+static int g_failures = 0, g_checks = 0;
+
+static std::vector<float> random_vec(std::mt19937& rng, int64_t n, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(rng);
+  return v;
+}
+
+static std::vector<float> poisoned(int64_t n) {
+  return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// Error bound for a sum of `terms` float values each of magnitude <= `mag`.
+static void expect_close(const char* what, const std::string& ctx, const std::vector<float>& got,
+                         const std::vector<float>& want, double terms, double mag) {
+  ++g_checks;
+  const double tol = 1e-5 * std::max(1.0, terms * mag) + 1e-6;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double d = std::fabs(double(got[i]) - double(want[i]));
+    if (!(d <= tol)) {  // also catches NaN left over from poisoning
+      std::printf("FAIL %s %s: index %zu got %.7g want %.7g (tol %.3g)\n", what, ctx.c_str(), i,
+                  got[i], want[i], tol);
+      ++g_failures;
+      return;
+    }
+  }
+}
+
+static std::string describe(const Conv2dShape& s, Isa isa) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "[%s N%ld C%ld %ldx%ld T%ld k%ldx%ld s%ld,%ld p%ld,%ld]",
+                adn::isa_name(isa), long(s.n), long(s.c), long(s.h), long(s.w), long(s.t),
+                long(s.kh), long(s.kw), long(s.sh), long(s.sw), long(s.ph), long(s.pw));
+  return buf;
+}
+
+static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool bias) {
+  adn::set_isa(isa);
+  const std::string ctx = describe(s, isa);
+  const auto x = random_vec(rng, s.input_size(), 1.0f);
+  const auto w = random_vec(rng, s.weight_size(), 1.0f);
+  const auto b = random_vec(rng, s.t, 1.0f);
+  const auto gy = random_vec(rng, s.output_size(), 1.0f);
+  const double K = double(s.k()), reach = double(s.t) * s.kh * s.kw,
+               P = double(s.n) * s.ho() * s.wo();
+  const float* bp = bias ? b.data() : nullptr;
+
+  for (int adder = 0; adder < 2; ++adder) {
+    auto fwd = adder ? adn::adder2d_forward : adn::conv2d_forward;
+    auto ref_fwd = adder ? adn::ref::adder2d_forward : adn::ref::conv2d_forward;
+    auto bwd = adder ? adn::adder2d_backward : adn::conv2d_backward;
+    auto ref_bwd = adder ? adn::ref::adder2d_backward : adn::ref::conv2d_backward;
+    const char* name = adder ? "adder2d" : "conv2d";
+
+    auto y = poisoned(s.output_size()), y_ref = poisoned(s.output_size());
+    fwd(s, x.data(), w.data(), bp, y.data());
+    ref_fwd(s, x.data(), w.data(), bp, y_ref.data());
+    expect_close((std::string(name) + " forward").c_str(), ctx, y, y_ref, K, 2.0);
+
+    auto gx = poisoned(s.input_size()), gx_ref = poisoned(s.input_size());
+    auto gw = poisoned(s.weight_size()), gw_ref = poisoned(s.weight_size());
+    auto gb = poisoned(s.t), gb_ref = poisoned(s.t);
+    bwd(s, x.data(), w.data(), gy.data(), gx.data(), gw.data(), gb.data());
+    ref_bwd(s, x.data(), w.data(), gy.data(), gx_ref.data(), gw_ref.data(), gb_ref.data());
+    expect_close((std::string(name) + " grad input").c_str(), ctx, gx, gx_ref, reach, 1.0);
+    expect_close((std::string(name) + " grad weight").c_str(), ctx, gw, gw_ref, P, 2.0);
+    expect_close((std::string(name) + " grad bias").c_str(), ctx, gb, gb_ref, P, 1.0);
+  }
+}
+
+static Conv2dShape random_shape(std::mt19937& rng) {
+  auto pick = [&](std::initializer_list<int64_t> v) {
+    return *(v.begin() + std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng));
+  };
+  Conv2dShape s{};
+  s.n = pick({1, 2, 3});
+  s.c = pick({1, 2, 3, 5, 7, 16, 17});
+  s.t = pick({1, 3, 5, 6, 8, 9, 13, 16, 17, 31, 33});
+  s.kh = pick({1, 3, 5});
+  s.kw = pick({1, 2, 3, 5});
+  s.sh = pick({1, 2});
+  s.sw = pick({1, 2, 3});
+  s.ph = pick({0, 1, 2});
+  s.pw = pick({0, 1, 2});
+  s.h = std::max<int64_t>(pick({1, 4, 7, 8, 11, 13}), s.kh - 2 * s.ph);
+  s.w = std::max<int64_t>(pick({1, 5, 9, 16, 17, 33}), s.kw - 2 * s.pw);
+  return s;
+}
+
+int main() {
+  std::mt19937 rng(20260425u);
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (adn::isa_supported(isa)) isas.push_back(isa);
+    else std::printf("skip %s: not supported by this CPU or build\n", adn::isa_name(isa));
+  }
+  // Fixed cases: the linear layer, large K, 1x1 stride 2, LeNet's first layer.
+  std::vector<Conv2dShape> shapes = {
+      {7, 37, 1, 1, 11, 1, 1, 1, 1, 0, 0},    {2, 256, 5, 5, 9, 3, 3, 1, 1, 1, 1},
+      {3, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0},    {2, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2},
+      {1, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1},   {5, 20, 12, 12, 50, 5, 5, 1, 1, 0, 0},
+  };
+  for (int i = 0; i < 40; ++i) shapes.push_back(random_shape(rng));
+  for (int threads : {1, 2, 3}) {
+    adn::set_num_threads(threads);
+    for (size_t i = 0; i < shapes.size(); ++i)
+      for (Isa isa : isas) check_shape(rng, shapes[i], isa, i % 2 == 0);
+  }
+
+  // Adaptive scaling: RMS per element becomes eta.
+  for (Isa isa : isas) {
+    adn::set_isa(isa);
+    auto g = random_vec(rng, 1001, 3.0f), out = poisoned(1001), want = poisoned(1001);
+    adn::adaptive_scale(g.data(), 1001, 0.2f, out.data());
+    adn::ref::adaptive_scale(g.data(), 1001, 0.2f, want.data());
+    expect_close("adaptive_scale", adn::isa_name(isa), out, want, 1, 1);
+  }
+  std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+  return g_failures ? 1 : 0;
+}

@@ -1,0 +1,57 @@
+// Persistent worker pool shared by every kernel. One job runs at a time: a
+// Session holds the pool for a whole kernel call, so concurrent callers (e.g.
+// several async predictions) queue instead of sharing scratch buffers.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+namespace adn {
+
+// 64-byte aligned float buffer that only grows.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept : data_(o.data_), capacity_(o.capacity_) {
+    o.data_ = nullptr;
+    o.capacity_ = 0;
+  }
+  float* get(size_t floats);
+  ~Scratch();
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+class ThreadPool {
+ public:
+  static ThreadPool& instance();
+  int num_threads() const;
+  void set_num_threads(int n);
+
+  class Session {
+   public:
+    explicit Session(ThreadPool& pool);
+    int threads() const;
+    // fn(task, worker) for task in [0, ntasks); worker < threads() indexes scratch.
+    void parallel_for(size_t ntasks, const std::function<void(size_t, int)>& fn);
+    // Per-worker scratch (worker < threads()) and caller-side shared buffers.
+    float* scratch(int worker, size_t floats);
+    float* shared(int slot, size_t floats);
+   private:
+    ThreadPool& pool_;
+    std::unique_lock<std::mutex> lock_;
+  };
+
+  ~ThreadPool();
+ private:
+  ThreadPool();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::mutex session_mutex_;
+};
+
+}  // namespace adn

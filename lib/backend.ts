@@ -1,0 +1,44 @@
+import { checkInteger, describe, rangeError } from './errors';
+import { native } from './native';
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from './paths';
+
+// Read from package.json so the reported version can never drift.
+const { version } = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+
+export type Isa = 'avx512' | 'avx2' | 'scalar';
+
+export interface BackendInfo {
+  /** The CPU kernel path in use (ADDERNET_ISA forces one). */
+  isa: Isa;
+  /** Threads in the kernel pool. */
+  threads: number;
+  /** Whether a CUDA device is usable. */
+  cuda: boolean;
+  version: string;
+}
+
+export function backendInfo(): BackendInfo {
+  const info = native.backendInfo();
+  return { isa: info.isa, threads: info.threads, cuda: false, version };
+}
+
+/** Sets the number of threads every kernel uses (default: all cores). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(checkInteger(n, 'n', 1));
+}
+
+/** The CPU kernel paths this machine can run, best last. */
+export function supportedIsas(): Isa[] {
+  return native.supportedIsas() as Isa[];
+}
+
+/** Switches the CPU kernel path at run time (tests and benchmarks). */
+export function setIsa(isa: Isa): void {
+  if (!supportedIsas().includes(isa)) {
+    throw rangeError('ERR_ADDERNET_ISA', 'isa', `one of ${supportedIsas().join(', ')}`, describe(isa));
+  }
+  native.setIsa(isa);
+}

@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { backendInfo, ops, tensor } from '../lib/index';
+
+describe('smoke', () => {
+  it('computes a 2x2 adder and conv by hand', () => {
+    const x = tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]);
+    const w = tensor(new Float32Array([0, 2, 5, 4]), [1, 1, 2, 2]);
+    expect(Array.from(ops.adder2d(x, w).data)).toEqual([-(1 + 0 + 2 + 0)]);
+    expect(Array.from(ops.conv2d(x, w).data)).toEqual([0 + 4 + 15 + 16]);
+    expect(['scalar', 'avx2', 'avx512']).toContain(backendInfo().isa);
+  });
+});
