@@ -38,11 +38,22 @@ namespace {
 
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Where one output position reads its patch and writes its outputs.
-struct Pos {
-  int64_t in_base;   // offset of image n in X
-  int64_t ih0, iw0;  // top-left tap in unpadded input coordinates
-  int64_t out_base;  // offset of (n, t=0, i, j) in Y
+// A run of consecutive columns (output positions) in one image and output
+// row: their taps are evenly spaced along input rows, so packing and
+// scattering move contiguous (or strided) segments instead of single values.
+struct Run {
+  int64_t col, len;  // columns [col, col + len) of the chunk
+  int64_t in_base;   // offset of the image in X
+  int64_t ih0, iw0;  // top-left tap of the first column, unpadded coordinates
+  int64_t out_base;  // offset of (n, t=0, i, j) in Y for the first column
+};
+
+// The runs of a chunk split at every nr-column panel boundary;
+// panel j owns runs [first[j], first[j + 1]).
+struct Runs {
+  Run* run;
+  int64_t* first;
+  static size_t max_runs(int64_t count, int nr) { return size_t(count + count / nr + 2); }
 };
 
 // Carves typed, 64-byte aligned regions out of one scratch buffer.
@@ -62,100 +73,181 @@ class Carver {
   char* next_ = nullptr;
 };
 
+// Reserves and binds the Runs of a chunk of `count` columns.
+inline void reserve_runs(Carver& cv, int64_t count, int nr) {
+  cv.reserve<Run>(Runs::max_runs(count, nr));
+  cv.reserve<int64_t>(div_up(count, nr) + 1);
+}
+inline Runs take_runs(Carver& cv, int64_t count, int nr) {
+  Run* run = cv.take<Run>(Runs::max_runs(count, nr));
+  return {run, cv.take<int64_t>(div_up(count, nr) + 1)};
+}
+
+// Layer geometry over a zero-padded view of the input (Hp x Wp planes), so
+// packing and scattering never test bounds. Runs use padded coordinates.
 struct Geometry {
   const Conv2dShape& s;
-  int64_t K, KK, HO, WO, HW, P, T, CHW;
+  int64_t K, KK, HO, WO, HW, P, T, Hp, Wp, plane;
   explicit Geometry(const Conv2dShape& sh)
       : s(sh), K(sh.k()), KK(sh.kh * sh.kw), HO(sh.ho()), WO(sh.wo()), HW(HO * WO),
-        P(sh.positions()), T(sh.t), CHW(sh.c * sh.h * sh.w) {}
+        P(sh.positions()), T(sh.t), Hp(sh.h + 2 * sh.ph), Wp(sh.w + 2 * sh.pw),
+        plane(Hp * Wp) {}
+  bool padded() const { return s.ph > 0 || s.pw > 0; }
+  int64_t padded_size() const { return s.n * s.c * plane; }
 
-  void positions(int64_t p0, int64_t count, Pos* out) const {
-    int64_t n = p0 / HW, q = p0 % HW;
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t oh = q / WO, ow = q % WO;
-      out[i] = {n * CHW, oh * s.sh - s.ph, ow * s.sw - s.pw, n * T * HW + q};
-      if (++q == HW) { q = 0; ++n; }
+  void make_runs(int64_t p0, int64_t count, int nr, Runs r) const {
+    int64_t n = p0 / HW, q = p0 % HW, col = 0, nruns = 0;
+    const int64_t panels = div_up(count, nr);
+    for (int64_t j = 0; j < panels; ++j) {
+      r.first[j] = nruns;
+      const int64_t end = std::min<int64_t>(count, (j + 1) * nr);
+      while (col < end) {
+        const int64_t oh = q / WO, ow = q % WO, len = std::min(end - col, WO - ow);
+        r.run[nruns++] = {col, len, n * s.c * plane, oh * s.sh, ow * s.sw, n * T * HW + q};
+        col += len;
+        q += len;
+        if (q == HW) { q = 0; ++n; }
+      }
     }
+    r.first[panels] = nruns;
   }
 
-  // Input value of tap k for a position, zero where it falls in the padding.
-  float tap(const float* x, const Pos& p, int64_t k) const {
-    const int64_t c = k / KK, r = k % KK;
-    const int64_t ih = p.ih0 + r / s.kw, iw = p.iw0 + r % s.kw;
-    if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return 0.0f;
-    return x[p.in_base + (c * s.h + ih) * s.w + iw];
+  // Offset of tap k of a run's first column in the padded input.
+  int64_t tap_offset(const Run& r, int64_t k) const {
+    const int64_t c = k / KK, u = (k % KK) / s.kw, v = k % s.kw;
+    return r.in_base + c * plane + (r.ih0 + u) * Wp + r.iw0 + v;
   }
 
   // Unfolded patches as column panels [count/nr][kpad][nr] for k in
   // [k0, k0 + krows); rows >= krows and columns >= count are zero.
-  // sums (optional) gets each position's patch sum, accumulated in k order.
-  void pack_columns(const float* x, const Pos* pos, int64_t count, int64_t k0, int64_t krows,
+  // sums (optional) gets each column's patch sum, accumulated in k order.
+  void pack_columns(const float* xp, Runs runs, int64_t count, int64_t k0, int64_t krows,
                     int64_t kpad, int nr, float* out, float* sums) const {
-    const int64_t panels = div_up(count, nr);
-    if (sums) std::fill(sums, sums + panels * nr, 0.0f);
+    const int64_t panels = div_up(count, nr), sw = s.sw;
     for (int64_t j = 0; j < panels; ++j) {
       float* panel = out + j * kpad * nr;
       const int64_t cols = std::min<int64_t>(nr, count - j * nr);
-      const Pos* pj = pos + j * nr;
-      float* sj = sums ? sums + j * nr : nullptr;
       for (int64_t kk = 0; kk < krows; ++kk) {
-        float* row = panel + kk * nr;
-        const int64_t k = k0 + kk;
-        const int64_t c = k / KK, r = k % KK, u = r / s.kw, v = r % s.kw;
-        const float* xc = x + c * s.h * s.w;
-        for (int64_t n = 0; n < cols; ++n) {
-          const int64_t ih = pj[n].ih0 + u, iw = pj[n].iw0 + v;
-          row[n] = (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w)
-                       ? xc[pj[n].in_base + ih * s.w + iw] : 0.0f;
+        float* __restrict row = panel + kk * nr - j * nr;  // indexed by chunk column
+        for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
+          const Run& r = runs.run[ri];
+          const float* __restrict src = xp + tap_offset(r, k0 + kk);
+          float* __restrict dst = row + r.col;
+          if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e];
+          else for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e * sw];
         }
-        std::fill(row + cols, row + nr, 0.0f);
-        if (sj) for (int64_t n = 0; n < cols; ++n) sj[n] += row[n];
+        for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
       }
-      std::fill(panel + krows * nr, panel + kpad * nr, 0.0f);
+      for (int64_t e = krows * nr; e < kpad * nr; ++e) panel[e] = 0.0f;
+      if (sums) {
+        float* __restrict sj = sums + j * nr;
+        for (int64_t n = 0; n < nr; ++n) sj[n] = 0.0f;
+        for (int64_t kk = 0; kk < krows; ++kk)
+          for (int64_t n = 0; n < nr; ++n) sj[n] += panel[kk * nr + n];
+      }
+    }
+  }
+
+  // The inverse of pack_columns for one register tile: adds tile rows
+  // (k = k0 + m) and panel-j columns onto the padded input gradient.
+  void scatter_tile(const float* tile, int nr, int64_t rows, int64_t k0, Runs runs, int64_t j,
+                    float* gxp) const {
+    const int64_t sw = s.sw;
+    for (int64_t m = 0; m < rows; ++m) {
+      const float* src_row = tile + m * nr - j * nr;
+      for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
+        const Run& r = runs.run[ri];
+        const float* __restrict src = src_row + r.col;
+        float* __restrict dst = gxp + tap_offset(r, k0 + m);
+        if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] += src[e];
+        else for (int64_t e = 0; e < r.len; ++e) dst[e * sw] += src[e];
+      }
     }
   }
 
   // Unfolded patches as row panels [K/nr][count][nr]: panel j holds k in
-  // [j*nr, j*nr + nr) for each position (the B operand of the filter gradient).
-  void pack_rows(const float* x, const Pos* pos, int64_t count, int nr, float* out) const {
-    const int64_t panels = div_up(K, nr);
-    for (int64_t j = 0; j < panels; ++j) {
-      const int64_t rows = std::min<int64_t>(nr, K - j * nr);
-      for (int64_t p = 0; p < count; ++p) {
-        float* dst = out + (j * count + p) * nr;
-        for (int64_t n = 0; n < rows; ++n) dst[n] = tap(x, pos[p], j * nr + n);
-        std::fill(dst + rows, dst + nr, 0.0f);
+  // [j*nr, j*nr + nr) for each column (the B operand of the filter gradient).
+  // patch: scratch of div_up(K, nr) * nr floats.
+  void pack_rows(const float* xp, Runs runs, int64_t count, int nr, float* out, float* patch) const {
+    const int64_t panels = div_up(K, nr), nruns = runs.first[div_up(count, nr)];
+    for (int64_t e = K; e < panels * nr; ++e) patch[e] = 0.0f;
+    for (int64_t ri = 0; ri < nruns; ++ri) {
+      const Run& r = runs.run[ri];
+      for (int64_t e = 0; e < r.len; ++e) {
+        const float* src = xp + r.in_base + r.ih0 * Wp + r.iw0 + e * s.sw;
+        float* __restrict dst = patch;
+        for (int64_t c = 0; c < s.c; ++c)
+          for (int64_t u = 0; u < s.kh; ++u, dst += s.kw) {
+            const float* __restrict row = src + c * plane + u * Wp;
+            for (int64_t v = 0; v < s.kw; ++v) dst[v] = row[v];
+          }
+        float* __restrict o = out + (r.col + e) * nr;
+        for (int64_t j = 0; j < panels; ++j, o += count * nr)
+          for (int64_t n = 0; n < nr; ++n) o[n] = patch[j * nr + n];
       }
     }
   }
 
   // Output-gradient panels [count/nr][T][nr] (B operand of the input gradient).
-  void pack_grad_columns(const float* gy, const Pos* pos, int64_t count, int nr, float* out) const {
+  void pack_grad_columns(const float* gy, Runs runs, int64_t count, int nr, float* out) const {
     const int64_t panels = div_up(count, nr);
     for (int64_t j = 0; j < panels; ++j) {
       const int64_t cols = std::min<int64_t>(nr, count - j * nr);
       for (int64_t t = 0; t < T; ++t) {
-        float* row = out + (j * T + t) * nr;
-        for (int64_t n = 0; n < cols; ++n) row[n] = gy[pos[j * nr + n].out_base + t * HW];
-        std::fill(row + cols, row + nr, 0.0f);
+        float* __restrict row = out + (j * T + t) * nr;
+        for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
+          const Run& r = runs.run[ri];
+          const float* __restrict src = gy + r.out_base + t * HW;
+          float* __restrict dst = row + (r.col - j * nr);
+          for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e];
+        }
+        for (int64_t n = cols; n < nr; ++n) row[n] = 0.0f;
       }
     }
   }
 
   // Output-gradient transposed panels [T/mr][count][mr] (A operand of the
   // filter gradient).
-  void pack_grad_rows(const float* gy, const Pos* pos, int64_t count, int mr, float* out) const {
-    const int64_t panels = div_up(T, mr);
+  void pack_grad_rows(const float* gy, Runs runs, int64_t count, int nr, int mr, float* out) const {
+    const int64_t panels = div_up(T, mr), nruns = runs.first[div_up(count, nr)];
     for (int64_t i = 0; i < panels; ++i) {
       const int64_t rows = std::min<int64_t>(mr, T - i * mr);
-      for (int64_t p = 0; p < count; ++p) {
-        float* dst = out + (i * count + p) * mr;
-        for (int64_t m = 0; m < rows; ++m) dst[m] = gy[pos[p].out_base + (i * mr + m) * HW];
-        std::fill(dst + rows, dst + mr, 0.0f);
+      float* panel = out + i * count * mr;
+      for (int64_t ri = 0; ri < nruns; ++ri) {
+        const Run& r = runs.run[ri];
+        for (int64_t m = 0; m < mr; ++m) {
+          float* __restrict dst = panel + r.col * mr + m;
+          if (m >= rows) {
+            for (int64_t e = 0; e < r.len; ++e) dst[e * mr] = 0.0f;
+            continue;
+          }
+          const float* __restrict src = gy + r.out_base + (i * mr + m) * HW;
+          for (int64_t e = 0; e < r.len; ++e) dst[e * mr] = src[e];
+        }
       }
     }
   }
 };
+
+// The input with zero padding made explicit (x itself when there is none).
+const float* padded_input(ThreadPool::Session& ses, int slot, const Geometry& g, const float* x) {
+  if (!g.padded()) return x;
+  const Conv2dShape& s = g.s;
+  float* xp = ses.shared(slot, g.padded_size());
+  ses.parallel_for(s.n * s.c, [&](size_t plane, int) {
+    const float* src = x + int64_t(plane) * s.h * s.w;
+    float* dst = xp + int64_t(plane) * g.plane;
+    std::fill(dst, dst + s.ph * g.Wp, 0.0f);
+    for (int64_t i = 0; i < s.h; ++i) {
+      float* row = dst + (s.ph + i) * g.Wp;
+      std::fill(row, row + s.pw, 0.0f);
+      std::copy(src + i * s.w, src + (i + 1) * s.w, row + s.pw);
+      std::fill(row + s.pw + s.w, row + g.Wp, 0.0f);
+    }
+    std::fill(dst + (s.ph + s.h) * g.Wp, dst + g.plane, 0.0f);
+  });
+  return xp;
+}
 
 // Filters as panels [T/mr][K][mr] (A operand of the forward); optional row sums.
 void pack_filters(const float* w, int64_t T, int64_t K, int mr, float* out, float* sums) {
@@ -208,44 +300,45 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   float* wpack = ses.shared(0, tpanels * g.K * mr);
   float* wsum = ses.shared(1, g.T);
   pack_filters(w, g.T, g.K, mr, wpack, adder ? wsum : nullptr);
+  const float* xp = padded_input(ses, 2, g, x);
 
   const int64_t block = position_block(g.P, nr, ses.threads());
   ses.parallel_for(div_up(g.P, block), [&](size_t task, int worker) {
     const int64_t p0 = int64_t(task) * block, count = std::min(block, g.P - p0);
     const int64_t ppanels = div_up(count, nr);
     Carver cv;
-    cv.reserve<Pos>(count);
+    reserve_runs(cv, count, nr);
     cv.reserve<float>(ppanels * g.K * nr);
     cv.reserve<float>(ppanels * nr);
     cv.reserve<float>(mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
-    Pos* pos = cv.take<Pos>(count);
+    const Runs runs = take_runs(cv, count, nr);
     float* xpack = cv.take<float>(ppanels * g.K * nr);
     float* xsum = cv.take<float>(ppanels * nr);
     float* tile = cv.take<float>(mr * nr);
 
-    g.positions(p0, count, pos);
-    g.pack_columns(x, pos, count, 0, g.K, g.K, nr, xpack, adder ? xsum : nullptr);
+    g.make_runs(p0, count, nr, runs);
+    g.pack_columns(xp, runs, count, 0, g.K, g.K, nr, xpack, adder ? xsum : nullptr);
     for (int64_t j = 0; j < ppanels; ++j) {
-      const int64_t cols = std::min<int64_t>(nr, count - j * nr);
-      const Pos* pj = pos + j * nr;
       for (int64_t i = 0; i < tpanels; ++i) {
         uk.fn(g.K, wpack + i * g.K * mr, xpack + j * g.K * nr, tile);
         const int64_t rows = std::min<int64_t>(mr, g.T - i * mr);
         for (int64_t m = 0; m < rows; ++m) {
           const int64_t t = i * mr + m;
-          const float b = bias ? bias[t] : 0.0f;
-          const float* tm = tile + m * nr;
-          float* yt = y + t * g.HW;
-          if (adder) {
-            // sum|x - w| = 2 sum max(x, w) - sum x - sum w; never positive.
-            const float* sj = xsum + j * nr;
-            for (int64_t n = 0; n < cols; ++n) {
-              const float l1 = 2.0f * tm[n] - sj[n] - wsum[t];
-              yt[pj[n].out_base] = std::min(-l1, 0.0f) + b;
+          const float b = bias ? bias[t] : 0.0f, ws = adder ? wsum[t] : 0.0f;
+          for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
+            const Run& r = runs.run[ri];
+            const int64_t c0 = r.col - j * nr;
+            const float* tm = tile + m * nr + c0;
+            float* yt = y + r.out_base + t * g.HW;
+            if (adder) {
+              // sum|x - w| = 2 sum max(x, w) - sum x - sum w; never positive.
+              const float* sx = xsum + j * nr + c0;
+              for (int64_t e = 0; e < r.len; ++e)
+                yt[e] = std::min(-(2.0f * tm[e] - sx[e] - ws), 0.0f) + b;
+            } else {
+              for (int64_t e = 0; e < r.len; ++e) yt[e] = tm[e] + b;
             }
-          } else {
-            for (int64_t n = 0; n < cols; ++n) yt[pj[n].out_base] = tm[n] + b;
           }
         }
       }
@@ -268,7 +361,7 @@ void grad_sums(const Geometry& g, const float* gy, double* out) {
 // gw[t][k] = sum_p gy[t,p] * Xcol[k,p]: a GEMM reduced over positions.
 // Each task owns a contiguous range of positions and a private partial sum;
 // partials are added in task order, so results do not depend on scheduling.
-void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x,
+void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* xp,
                      const float* gy, float* gw) {
   const GemmUkernel uk = active_config().fma;
   const int mr = uk.mr, nr = uk.nr;
@@ -283,20 +376,22 @@ void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x
     std::fill(acc, acc + g.T * g.K, 0.0f);
     const int64_t pa = g.P * int64_t(part) / parts, pb = g.P * int64_t(part + 1) / parts;
     Carver cv;
-    cv.reserve<Pos>(chunk);
+    reserve_runs(cv, chunk, nr);
     cv.reserve<float>(tpanels * chunk * mr);
     cv.reserve<float>(kpanels * chunk * nr);
+    cv.reserve<float>(kpanels * nr);
     cv.reserve<float>(mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
-    Pos* pos = cv.take<Pos>(chunk);
+    const Runs runs = take_runs(cv, chunk, nr);
     float* apack = cv.take<float>(tpanels * chunk * mr);
     float* bpack = cv.take<float>(kpanels * chunk * nr);
+    float* patch = cv.take<float>(kpanels * nr);
     float* tile = cv.take<float>(mr * nr);
     for (int64_t p0 = pa; p0 < pb; p0 += chunk) {
       const int64_t count = std::min(chunk, pb - p0);
-      g.positions(p0, count, pos);
-      g.pack_grad_rows(gy, pos, count, mr, apack);
-      g.pack_rows(x, pos, count, nr, bpack);
+      g.make_runs(p0, count, nr, runs);
+      g.pack_grad_rows(gy, runs, count, nr, mr, apack);
+      g.pack_rows(xp, runs, count, nr, bpack, patch);
       for (int64_t i = 0; i < tpanels; ++i)
         for (int64_t j = 0; j < kpanels; ++j) {
           uk.fn(count, apack + i * count * mr, bpack + j * count * nr, tile);
@@ -318,13 +413,17 @@ void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x
 // dXcol[k][p] = sum_t op(W[t][k], X[k][p]) * gy[t][p], scattered back onto gx.
 // Tasks never write the same input element: when patches overlap, each task
 // owns one image and a range of channels; otherwise a range of positions.
-void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, const float* x,
+void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, const float* xp,
                     const float* w, const float* gy, float* gx) {
   const Conv2dShape& s = g.s;
   const HtgradUkernel ht = active_config().htgrad;
   const GemmUkernel fm = active_config().fma;
   const int mr = adder ? ht.mr : fm.mr, nr = adder ? ht.nr : fm.nr;
-  std::fill(gx, gx + s.input_size(), 0.0f);
+  // Scatter onto a padded gradient (no bounds tests), then crop.
+  float* gxp = g.padded() ? ses.shared(3, g.padded_size()) : gx;
+  ses.parallel_for(s.n * s.c, [&](size_t plane, int) {
+    std::fill(gxp + int64_t(plane) * g.plane, gxp + int64_t(plane + 1) * g.plane, 0.0f);
+  });
 
   const bool overlap = s.kh > s.sh || s.kw > s.sw;
   const int64_t chunk = 8 * 32;
@@ -355,13 +454,13 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
     const int64_t kpanels = div_up(krows, mr), kpad = kpanels * mr;
     const int64_t ppanels_max = div_up(chunk, nr);
     Carver cv;
-    cv.reserve<Pos>(chunk);
+    reserve_runs(cv, chunk, nr);
     cv.reserve<float>(div_up(max_kpad, mr) * g.T * mr);
     cv.reserve<float>(ppanels_max * g.T * nr);
     cv.reserve<float>(adder ? ppanels_max * max_kpad * nr : 0);
     cv.reserve<float>(mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
-    Pos* pos = cv.take<Pos>(chunk);
+    const Runs runs = take_runs(cv, chunk, nr);
     float* apack = cv.take<float>(div_up(max_kpad, mr) * g.T * mr);
     float* bpack = cv.take<float>(ppanels_max * g.T * nr);
     float* xpack = cv.take<float>(adder ? ppanels_max * max_kpad * nr : 0);
@@ -370,12 +469,10 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
     pack_filters_transposed(w, g.T, g.K, k0, krows, mr, apack);
     for (int64_t p0 = pa; p0 < pb; p0 += chunk) {
       const int64_t count = std::min(chunk, pb - p0), ppanels = div_up(count, nr);
-      g.positions(p0, count, pos);
-      g.pack_grad_columns(gy, pos, count, nr, bpack);
-      if (adder) g.pack_columns(x, pos, count, k0, krows, kpad, nr, xpack, nullptr);
+      g.make_runs(p0, count, nr, runs);
+      g.pack_grad_columns(gy, runs, count, nr, bpack);
+      if (adder) g.pack_columns(xp, runs, count, k0, krows, kpad, nr, xpack, nullptr);
       for (int64_t j = 0; j < ppanels; ++j) {
-        const int64_t cols = std::min<int64_t>(nr, count - j * nr);
-        const Pos* pj = pos + j * nr;
         for (int64_t i = 0; i < kpanels; ++i) {
           const float* a = apack + i * g.T * mr;
           const float* b = bpack + j * g.T * nr;
@@ -384,20 +481,17 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
           else
             fm.fn(g.T, a, b, tile);
           const int64_t rows = std::min<int64_t>(mr, krows - i * mr);
-          for (int64_t m = 0; m < rows; ++m) {
-            const int64_t k = k0 + i * mr + m;
-            const int64_t c = k / g.KK, r = k % g.KK, u = r / s.kw, v = r % s.kw;
-            float* gc = gx + c * s.h * s.w;
-            for (int64_t n = 0; n < cols; ++n) {
-              const int64_t ih = pj[n].ih0 + u, iw = pj[n].iw0 + v;
-              if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w)
-                gc[pj[n].in_base + ih * s.w + iw] += tile[m * nr + n];
-            }
-          }
+          g.scatter_tile(tile, nr, rows, k0 + i * mr, runs, j, gxp);
         }
       }
     }
   });
+  if (g.padded())
+    ses.parallel_for(s.n * s.c, [&](size_t plane, int) {
+      const float* src = gxp + int64_t(plane) * g.plane + s.ph * g.Wp + s.pw;
+      float* dst = gx + int64_t(plane) * s.h * s.w;
+      for (int64_t i = 0; i < s.h; ++i) std::copy(src + i * g.Wp, src + i * g.Wp + s.w, dst + i * s.w);
+    });
 }
 
 void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
@@ -405,6 +499,7 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   s.validate();
   const Geometry g(s);
   ThreadPool::Session ses(ThreadPool::instance());
+  const float* xp = (gw || gx) ? padded_input(ses, 2, g, x) : x;
   std::vector<double> sums;
   if (gb || (adder && gw)) {
     sums.resize(g.T);
@@ -413,13 +508,13 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   if (gb)
     for (int64_t t = 0; t < g.T; ++t) gb[t] = float(sums[t]);
   if (gw) {
-    filter_gradient(ses, g, x, gy, gw);
+    filter_gradient(ses, g, xp, gy, gw);
     // SPEC identity: dF = Gm * Xcol^T - F .* rowsum(Gm).
     if (adder)
       for (int64_t t = 0; t < g.T; ++t)
         for (int64_t k = 0; k < g.K; ++k) gw[t * g.K + k] -= w[t * g.K + k] * float(sums[t]);
   }
-  if (gx) input_gradient(ses, adder, g, x, w, gy, gx);
+  if (gx) input_gradient(ses, adder, g, xp, w, gy, gx);
 }
 
 }  // namespace

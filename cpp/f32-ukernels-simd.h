@@ -1,0 +1,88 @@
+// SIMD microkernel bodies, written once over a vector-traits type V and
+// instantiated by each ISA's file (compiled with that ISA's flags only).
+// Include inside an anonymous namespace after defining V.
+//
+// NR = 2 vectors of positions, MR broadcast rows. Every output accumulates in
+// reduction order in one register lane, which keeps the max-trick forward
+// exactly 0 when a patch equals its filter.
+//
+// Additions are issued as FMA with 1.0 (exact: m * 1 + acc == m + acc): on
+// CPUs with separate FMA and FADD pipes (AMD Zen 4/5) max/min/sub go to the
+// FADD pipes and the accumulation to the FMA pipes, doubling throughput.
+
+template <class V, int MR>
+void fma_kernel(size_t kc, const float* a, const float* b, float* c) {
+  constexpr int W = V::width, NR = 2 * W;
+  typename V::type lo[MR], hi[MR];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) lo[m] = hi[m] = V::zero();
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
+    const auto b0 = V::load(b), b1 = V::load(b + W);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const auto am = V::set1(a[m]);
+      lo[m] = V::fmadd(am, b0, lo[m]);
+      hi[m] = V::fmadd(am, b1, hi[m]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    V::store(c + m * NR, lo[m]);
+    V::store(c + m * NR + W, hi[m]);
+  }
+}
+
+template <class V, int MR>
+void maxsum_kernel(size_t kc, const float* a, const float* b, float* c) {
+  constexpr int W = V::width, NR = 2 * W;
+  typename V::type lo[MR], hi[MR];
+  const auto one = V::set1(1.0f);
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) lo[m] = hi[m] = V::zero();
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
+    const auto b0 = V::load(b), b1 = V::load(b + W);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const auto am = V::set1(a[m]);
+      lo[m] = V::fmadd(V::max(am, b0), one, lo[m]);
+      hi[m] = V::fmadd(V::max(am, b1), one, hi[m]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    V::store(c + m * NR, lo[m]);
+    V::store(c + m * NR + W, hi[m]);
+  }
+}
+
+template <class V, int MR>
+void htgrad_kernel(size_t kc, const float* a, const float* b, const float* x, size_t x_stride,
+                   float* c) {
+  constexpr int W = V::width, NR = 2 * W;
+  typename V::type lo[MR], hi[MR], xlo[MR], xhi[MR];
+  const auto one = V::set1(1.0f), minus_one = V::set1(-1.0f);
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    lo[m] = hi[m] = V::zero();
+    xlo[m] = V::load(x + m * x_stride);
+    xhi[m] = V::load(x + m * x_stride + W);
+  }
+  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
+    const auto b0 = V::load(b), b1 = V::load(b + W);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const auto am = V::set1(a[m]);
+      // a - x as an FMA (x * -1 + a) keeps the FADD pipes for max and min.
+      auto d0 = V::fmadd(xlo[m], minus_one, am), d1 = V::fmadd(xhi[m], minus_one, am);
+      d0 = V::min(V::max(d0, minus_one), one);
+      d1 = V::min(V::max(d1, minus_one), one);
+      lo[m] = V::fmadd(d0, b0, lo[m]);
+      hi[m] = V::fmadd(d1, b1, hi[m]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    V::store(c + m * NR, lo[m]);
+    V::store(c + m * NR + W, hi[m]);
+  }
+}
