@@ -38,6 +38,28 @@ namespace {
 
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Long reductions are summed in blocks: the float32 error of a sequential sum
+// grows with its length, and blocking keeps it close to PyTorch's pairwise
+// sums. Patch and filter sums of the max trick use the same blocks, so a
+// patch equal to its filter still gives exactly 0.
+constexpr int64_t kReductionBlock = 64;
+
+void blocked_gemm(const GemmUkernel& uk, int64_t K, const float* a, const float* b, float* c) {
+  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock)
+    uk.fn(std::min(kReductionBlock, K - k0), a + k0 * uk.mr, b + k0 * uk.nr, c, k0 > 0);
+}
+
+// sum of v[k * stride] for k < K, blocked like blocked_gemm.
+float blocked_sum(const float* v, int64_t K, int64_t stride) {
+  float total = 0.0f;
+  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock) {
+    float part = 0.0f;
+    for (int64_t k = k0; k < std::min(K, k0 + kReductionBlock); ++k) part += v[k * stride];
+    total = k0 == 0 ? part : total + part;
+  }
+  return total;
+}
+
 // A run of consecutive columns (output positions) in one image and output
 // row: their taps are evenly spaced along input rows, so packing and
 // scattering move contiguous (or strided) segments instead of single values.
@@ -139,12 +161,8 @@ struct Geometry {
         for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
       }
       for (int64_t e = krows * nr; e < kpad * nr; ++e) panel[e] = 0.0f;
-      if (sums) {
-        float* __restrict sj = sums + j * nr;
-        for (int64_t n = 0; n < nr; ++n) sj[n] = 0.0f;
-        for (int64_t kk = 0; kk < krows; ++kk)
-          for (int64_t n = 0; n < nr; ++n) sj[n] += panel[kk * nr + n];
-      }
+      if (sums)
+        for (int64_t n = 0; n < nr; ++n) sums[j * nr + n] = blocked_sum(panel + n, krows, nr);
     }
   }
 
@@ -258,9 +276,8 @@ void pack_filters(const float* w, int64_t T, int64_t K, int mr, float* out, floa
       float* dst = out + i * K * mr + m;
       if (t < T) {
         const float* src = w + t * K;
-        float sum = 0.0f;
-        for (int64_t k = 0; k < K; ++k) { dst[k * mr] = src[k]; sum += src[k]; }
-        if (sums) sums[t] = sum;
+        for (int64_t k = 0; k < K; ++k) dst[k * mr] = src[k];
+        if (sums) sums[t] = blocked_sum(src, K, 1);
       } else {
         for (int64_t k = 0; k < K; ++k) dst[k * mr] = 0.0f;
       }
@@ -321,7 +338,7 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
     g.pack_columns(xp, runs, count, 0, g.K, g.K, nr, xpack, adder ? xsum : nullptr);
     for (int64_t j = 0; j < ppanels; ++j) {
       for (int64_t i = 0; i < tpanels; ++i) {
-        uk.fn(g.K, wpack + i * g.K * mr, xpack + j * g.K * nr, tile);
+        blocked_gemm(uk, g.K, wpack + i * g.K * mr, xpack + j * g.K * nr, tile);
         const int64_t rows = std::min<int64_t>(mr, g.T - i * mr);
         for (int64_t m = 0; m < rows; ++m) {
           const int64_t t = i * mr + m;
@@ -394,7 +411,7 @@ void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x
       g.pack_rows(xp, runs, count, nr, bpack, patch);
       for (int64_t i = 0; i < tpanels; ++i)
         for (int64_t j = 0; j < kpanels; ++j) {
-          uk.fn(count, apack + i * count * mr, bpack + j * count * nr, tile);
+          uk.fn(count, apack + i * count * mr, bpack + j * count * nr, tile, false);
           const int64_t rows = std::min<int64_t>(mr, g.T - i * mr);
           const int64_t cols = std::min<int64_t>(nr, g.K - j * nr);
           for (int64_t m = 0; m < rows; ++m) {
@@ -479,7 +496,7 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
           if (adder)
             ht.fn(g.T, a, b, xpack + (j * kpad + i * mr) * nr, nr, tile);
           else
-            fm.fn(g.T, a, b, tile);
+            fm.fn(g.T, a, b, tile, false);
           const int64_t rows = std::min<int64_t>(mr, krows - i * mr);
           g.scatter_tile(tile, nr, rows, k0 + i * mr, runs, j, gxp);
         }

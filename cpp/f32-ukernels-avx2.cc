@@ -16,6 +16,7 @@ struct V {
   static type max(type a, type b) { return _mm256_max_ps(a, b); }
   static type min(type a, type b) { return _mm256_min_ps(a, b); }
   static type fmadd(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
+  static type add(type a, type b) { return _mm256_add_ps(a, b); }
 };
 
 #include "f32-ukernels-simd.h"

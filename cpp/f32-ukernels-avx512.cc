@@ -16,6 +16,7 @@ struct V {
   static type max(type a, type b) { return _mm512_max_ps(a, b); }
   static type min(type a, type b) { return _mm512_min_ps(a, b); }
   static type fmadd(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
+  static type add(type a, type b) { return _mm512_add_ps(a, b); }
 };
 
 #include "f32-ukernels-simd.h"

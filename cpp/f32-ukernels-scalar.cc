@@ -8,20 +8,24 @@ namespace adn {
 namespace {
 constexpr int MR = 4, NR = 8;
 
-void fma_4x8__scalar(size_t kc, const float* a, const float* b, float* c) {
+void store_tile(const float* acc, float* c, bool accumulate) {
+  for (int e = 0; e < MR * NR; ++e) c[e] = accumulate ? c[e] + acc[e] : acc[e];
+}
+
+void fma_4x8__scalar(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
   float acc[MR][NR] = {};
   for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) acc[m][n] += a[m] * b[n];
-  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
+  store_tile(&acc[0][0], c, accumulate);
 }
 
-void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c) {
+void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
   float acc[MR][NR] = {};
   for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) acc[m][n] += std::max(a[m], b[n]);
-  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
+  store_tile(&acc[0][0], c, accumulate);
 }
 
 void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,

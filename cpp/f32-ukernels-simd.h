@@ -11,7 +11,23 @@
 // FADD pipes and the accumulation to the FMA pipes, doubling throughput.
 
 template <class V, int MR>
-void fma_kernel(size_t kc, const float* a, const float* b, float* c) {
+inline void store_tile(float* c, const typename V::type* lo, const typename V::type* hi,
+                       bool accumulate) {
+  constexpr int W = V::width, NR = 2 * W;
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    auto l = lo[m], h = hi[m];
+    if (accumulate) {
+      l = V::add(V::load(c + m * NR), l);
+      h = V::add(V::load(c + m * NR + W), h);
+    }
+    V::store(c + m * NR, l);
+    V::store(c + m * NR + W, h);
+  }
+}
+
+template <class V, int MR>
+void fma_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
   constexpr int W = V::width, NR = 2 * W;
   typename V::type lo[MR], hi[MR];
 #pragma GCC unroll 16
@@ -25,15 +41,11 @@ void fma_kernel(size_t kc, const float* a, const float* b, float* c) {
       hi[m] = V::fmadd(am, b1, hi[m]);
     }
   }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m) {
-    V::store(c + m * NR, lo[m]);
-    V::store(c + m * NR + W, hi[m]);
-  }
+  store_tile<V, MR>(c, lo, hi, accumulate);
 }
 
 template <class V, int MR>
-void maxsum_kernel(size_t kc, const float* a, const float* b, float* c) {
+void maxsum_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
   constexpr int W = V::width, NR = 2 * W;
   typename V::type lo[MR], hi[MR];
   const auto one = V::set1(1.0f);
@@ -48,11 +60,7 @@ void maxsum_kernel(size_t kc, const float* a, const float* b, float* c) {
       hi[m] = V::fmadd(V::max(am, b1), one, hi[m]);
     }
   }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m) {
-    V::store(c + m * NR, lo[m]);
-    V::store(c + m * NR + W, hi[m]);
-  }
+  store_tile<V, MR>(c, lo, hi, accumulate);
 }
 
 template <class V, int MR>

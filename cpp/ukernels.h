@@ -8,9 +8,11 @@
 
 namespace adn {
 
-// c[m][n] = sum_r a[r][m] * b[r][n]               (conv, and every gradient GEMM)
-// c[m][n] = sum_r max(a[r][m], b[r][n])           (adder forward, max trick)
-typedef void (*gemm_ukernel_fn)(size_t kc, const float* a, const float* b, float* c);
+// c[m][n] (+)= sum_r a[r][m] * b[r][n]            (conv, and every gradient GEMM)
+// c[m][n] (+)= sum_r max(a[r][m], b[r][n])        (adder forward, max trick)
+// With accumulate, the block's sum is added to c (c + sum, in that order).
+typedef void (*gemm_ukernel_fn)(size_t kc, const float* a, const float* b, float* c,
+                                bool accumulate);
 // c[m][n] = sum_r clamp(a[r][m] - x[m][n], -1, 1) * b[r][n]   (adder input gradient)
 // x rows are x + m * x_stride, NR wide.
 typedef void (*htgrad_ukernel_fn)(size_t kc, const float* a, const float* b,

@@ -2,12 +2,26 @@
  * addernet: AdderNet (Chen et al., CVPR 2020) for Node.js.
  * Layers respond with the negative L1 distance between input patches and filters.
  */
+import * as data from './data/index';
+import * as models from './nn/models';
+import * as nn from './nn/index';
 import * as ops from './ops';
+import * as trainOps from './train-ops';
 
-export { ops };
+export { ops, trainOps, nn, models, data };
 export { Tensor, tensor, zeros, isTensor } from './tensor';
 export type { Device } from './tensor';
 export type { Conv2dOptions, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops';
 export { backendInfo, setNumThreads, setIsa, supportedIsas } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export type { AddernetError, AddernetErrorCode } from './errors';
+export { Model } from './nn/model';
+export type { ModelInfo, ModelConfig } from './nn/model';
+export type { ModelOptions, ResNetOptions } from './nn/models';
+export { SGD, scheduledLr } from './nn/optim';
+export type { SGDOptions, Schedule } from './nn/optim';
+export { fit, evaluate } from './nn/fit';
+export type { FitOptions, FitCallbacks, History, EpochLogs, BatchLogs, Evaluation } from './nn/fit';
+export { saveModel, loadModel } from './nn/checkpoint';
+export { readSafetensors, writeSafetensors } from './io/safetensors';
+export type { Dataset, DatasetSplit } from './data/dataset';

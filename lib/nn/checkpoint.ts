@@ -1,0 +1,33 @@
+// Checkpoints: safetensors with the reference tensor names, the architecture
+// in __metadata__, written atomically (see io/safetensors.ts).
+import { rangeError, typeError } from '../errors';
+import { readSafetensors, writeSafetensors, type SafetensorsInput } from '../io/safetensors';
+import { Model, type ModelConfig } from './model';
+
+const FORMAT = 'addernet-model';
+
+export function saveModel(model: Model, path: string): void {
+  if (!(model instanceof Model)) throw typeError('model', 'a Model', model);
+  const tensors: Record<string, SafetensorsInput> = { ...model.stateDict() };
+  // PyTorch's BatchNorm keeps an int64 batch counter; write it so the file
+  // loads into the reference model with strict=True.
+  for (const [name, count] of Object.entries(model.batchCounters())) {
+    tensors[name] = { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(count)) };
+  }
+  writeSafetensors(path, tensors, { format: FORMAT, config: JSON.stringify(model.config()) });
+}
+
+export function loadModel(path: string): Model {
+  const file = readSafetensors(path);
+  const raw = file.metadata.config;
+  if (file.metadata.format !== FORMAT || !raw) {
+    throw rangeError('ERR_ADDERNET_FORMAT', path, 'an addernet checkpoint (safetensors with format and config metadata)', 'a file without them; use model.loadStateDict() for plain state dicts');
+  }
+  let config: ModelConfig;
+  try {
+    config = JSON.parse(raw) as ModelConfig;
+  } catch {
+    throw rangeError('ERR_ADDERNET_FORMAT', path, 'valid JSON in the config metadata', 'unparseable text');
+  }
+  return Model.fromConfig(config).loadStateDict(file);
+}

@@ -1,0 +1,409 @@
+// The layers. Heavy work is native (lib/ops.ts, lib/train-ops.ts); these
+// classes hold parameters, cache activations and route gradients.
+import { Rng } from '../data/rng';
+import { checkInteger, rangeError, describe } from '../errors';
+import * as ops from '../ops';
+import type { Pair } from '../ops';
+import * as F from '../train-ops';
+import { Tensor } from '../tensor';
+import { Module, Parameter, cached, type ModuleConfig } from './module';
+
+function pairOf(v: Pair): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+function filled(n: number, draw: () => number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; ++i) a[i] = draw();
+  return a;
+}
+
+/** PyTorch's default for conv and linear: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+function kaimingUniform(rng: Rng, shape: number[], fanIn: number): Tensor {
+  const bound = 1 / Math.sqrt(fanIn);
+  return new Tensor(filled(shape.reduce((a, b) => a * b, 1), () => (2 * rng.next() - 1) * bound), shape);
+}
+
+export interface Conv2dArgs {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: Pair;
+  stride?: Pair;
+  padding?: Pair;
+  bias?: boolean;
+}
+
+function checkConvArgs(a: Conv2dArgs): void {
+  checkInteger(a.inChannels, 'inChannels', 1);
+  checkInteger(a.outChannels, 'outChannels', 1);
+  for (const k of pairOf(a.kernelSize)) checkInteger(k, 'kernelSize', 1);
+}
+
+abstract class ConvLike extends Module {
+  readonly weight: Parameter;
+  readonly bias?: Parameter;
+  protected input?: Tensor;
+  constructor(
+    readonly args: Conv2dArgs,
+    private readonly adder: boolean,
+    rng: Rng,
+  ) {
+    super();
+    checkConvArgs(args);
+    const [kh, kw] = pairOf(args.kernelSize);
+    const shape = [args.outChannels, args.inChannels, kh, kw];
+    const fanIn = args.inChannels * kh * kw;
+    if (adder) {
+      // Reference adder.py: filters N(0, 1), optional bias `b` U(0, 1).
+      this.weight = this.addParameter('adder', new Parameter(new Tensor(filled(shape.reduce((a, b) => a * b), () => rng.normal()), shape), 'adder'));
+      if (args.bias) this.bias = this.addParameter('b', new Parameter(new Tensor(filled(args.outChannels, () => rng.next()), [args.outChannels])));
+    } else {
+      this.weight = this.addParameter('weight', new Parameter(kaimingUniform(rng, shape, fanIn)));
+      if (args.bias) this.bias = this.addParameter('bias', new Parameter(kaimingUniform(rng, [args.outChannels], fanIn)));
+    }
+  }
+
+  private opts() {
+    return { stride: this.args.stride ?? 1, padding: this.args.padding ?? 0 };
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.training) this.input = x;
+    const f = this.adder ? ops.adder2d : ops.conv2d;
+    return f(x, this.weight.value, { ...this.opts(), bias: this.bias?.value });
+  }
+
+  backward(gradOut: Tensor): Tensor {
+    const x = cached(this.input, this.config().type);
+    const b = this.adder ? ops.adder2dBackward : ops.conv2dBackward;
+    const g = b(x, this.weight.value, gradOut, { ...this.opts(), bias: !!this.bias, inputGrad: this.needsInputGrad });
+    this.weight.grad.set(g.gradWeight.data);
+    if (this.bias && g.gradBias) this.bias.grad.set(g.gradBias.data);
+    this.input = undefined;
+    return g.gradInput ?? gradOut; // first layer: nothing upstream needs it
+  }
+
+  config(): ModuleConfig {
+    return { type: this.adder ? 'Adder2d' : 'Conv2d', args: { ...this.args } };
+  }
+}
+
+/** Adder layer: Y = -sum |X_patch - F|; filters named `adder` as in the reference. */
+export class Adder2d extends ConvLike {
+  constructor(args: Conv2dArgs, rng = new Rng(0)) {
+    super({ bias: false, ...args }, true, rng);
+  }
+}
+
+/** Convolution (the multiplication baseline), PyTorch semantics and init. */
+export class Conv2d extends ConvLike {
+  constructor(args: Conv2dArgs, rng = new Rng(0)) {
+    super({ bias: true, ...args }, false, rng);
+  }
+}
+
+export interface LinearArgs {
+  inFeatures: number;
+  outFeatures: number;
+  bias?: boolean;
+}
+
+abstract class LinearLike extends Module {
+  readonly weight: Parameter;
+  readonly bias?: Parameter;
+  private input?: Tensor;
+  constructor(
+    readonly args: LinearArgs,
+    private readonly adder: boolean,
+    rng: Rng,
+  ) {
+    super();
+    checkInteger(args.inFeatures, 'inFeatures', 1);
+    checkInteger(args.outFeatures, 'outFeatures', 1);
+    const shape = [args.outFeatures, args.inFeatures];
+    if (adder) {
+      this.weight = this.addParameter('adder', new Parameter(new Tensor(filled(shape[0] * shape[1], () => rng.normal()), shape), 'adder'));
+      if (args.bias) this.bias = this.addParameter('b', new Parameter(new Tensor(filled(args.outFeatures, () => rng.next()), [args.outFeatures])));
+    } else {
+      this.weight = this.addParameter('weight', new Parameter(kaimingUniform(rng, shape, args.inFeatures)));
+      if (args.bias) this.bias = this.addParameter('bias', new Parameter(kaimingUniform(rng, [args.outFeatures], args.inFeatures)));
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.training) this.input = x;
+    return (this.adder ? ops.adderLinear : ops.linear)(x, this.weight.value, this.bias?.value);
+  }
+
+  backward(gradOut: Tensor): Tensor {
+    const x = cached(this.input, this.config().type);
+    const b = this.adder ? ops.adderLinearBackward : ops.linearBackward;
+    const g = b(x, this.weight.value, gradOut, { bias: !!this.bias, inputGrad: this.needsInputGrad });
+    this.weight.grad.set(g.gradWeight.data);
+    if (this.bias && g.gradBias) this.bias.grad.set(g.gradBias.data);
+    this.input = undefined;
+    return g.gradInput ?? gradOut;
+  }
+
+  config(): ModuleConfig {
+    return { type: this.adder ? 'AdderLinear' : 'Linear', args: { ...this.args } };
+  }
+}
+
+export class AdderLinear extends LinearLike {
+  constructor(args: LinearArgs, rng = new Rng(0)) {
+    super({ bias: false, ...args }, true, rng);
+  }
+}
+
+export class Linear extends LinearLike {
+  constructor(args: LinearArgs, rng = new Rng(0)) {
+    super({ bias: true, ...args }, false, rng);
+  }
+}
+
+export interface BatchNormArgs {
+  numFeatures: number;
+  momentum?: number;
+  eps?: number;
+}
+
+/** BatchNorm over channels of [N, C, H, W] (BatchNorm2d) or [N, C] (BatchNorm1d), PyTorch semantics. */
+abstract class BatchNorm extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  /** PyTorch's num_batches_tracked (kept for checkpoints; momentum is fixed). */
+  numBatchesTracked = 0;
+  private saved?: { x: Tensor; mean: Float32Array; invStd: Float32Array };
+  constructor(
+    readonly args: BatchNormArgs,
+    private readonly rank: 2 | 4,
+  ) {
+    super();
+    const c = checkInteger(args.numFeatures, 'numFeatures', 1);
+    this.weight = this.addParameter('weight', new Parameter(new Tensor(new Float32Array(c).fill(1), [c])));
+    this.bias = this.addParameter('bias', new Parameter(new Tensor(new Float32Array(c), [c])));
+    this.runningMean = this.addBuffer('running_mean', new Tensor(new Float32Array(c), [c]));
+    this.runningVar = this.addBuffer('running_var', new Tensor(new Float32Array(c).fill(1), [c]));
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.rank !== this.rank) {
+      throw rangeError('ERR_ADDERNET_SHAPE', 'x', `a rank-${this.rank} tensor for ${this.config().type}`, `shape ${describe(x.shape)}`);
+    }
+    const r = F.batchNorm(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, {
+      training: this.training,
+      momentum: this.args.momentum ?? 0.1,
+      eps: this.args.eps ?? 1e-5,
+    });
+    if (this.training) {
+      this.numBatchesTracked += 1;
+      this.saved = { x, mean: r.saveMean, invStd: r.saveInvStd };
+    }
+    return r.y;
+  }
+
+  backward(gradOut: Tensor): Tensor {
+    const s = cached(this.saved, this.config().type);
+    const g = F.batchNormBackward(s.x, this.weight.value, gradOut, s.mean, s.invStd);
+    this.weight.grad.set(g.gradWeight.data);
+    this.bias.grad.set(g.gradBias.data);
+    this.saved = undefined;
+    return g.gradInput;
+  }
+
+  config(): ModuleConfig {
+    return { type: this.rank === 4 ? 'BatchNorm2d' : 'BatchNorm1d', args: { ...this.args } };
+  }
+}
+
+export class BatchNorm2d extends BatchNorm {
+  constructor(args: BatchNormArgs) {
+    super(args, 4);
+  }
+}
+
+export class BatchNorm1d extends BatchNorm {
+  constructor(args: BatchNormArgs) {
+    super(args, 2);
+  }
+}
+
+export class ReLU extends Module {
+  private output?: Tensor;
+  forward(x: Tensor): Tensor {
+    const y = F.relu(x);
+    if (this.training) this.output = y;
+    return y;
+  }
+  backward(gradOut: Tensor): Tensor {
+    const g = F.reluBackward(cached(this.output, 'ReLU'), gradOut);
+    this.output = undefined;
+    return g;
+  }
+  config(): ModuleConfig {
+    return { type: 'ReLU' };
+  }
+}
+
+export interface PoolArgs {
+  kernelSize: Pair;
+  stride?: Pair;
+  padding?: Pair;
+}
+
+export class MaxPool2d extends Module {
+  private saved?: { argmax: Int32Array; shape: readonly number[] };
+  constructor(readonly args: PoolArgs) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    const r = F.maxPool2d(x, this.args);
+    if (this.training) this.saved = { argmax: r.argmax, shape: x.shape };
+    return r.y;
+  }
+  backward(gradOut: Tensor): Tensor {
+    const s = cached(this.saved, 'MaxPool2d');
+    this.saved = undefined;
+    return F.maxPool2dBackward(gradOut, s.argmax, s.shape);
+  }
+  config(): ModuleConfig {
+    return { type: 'MaxPool2d', args: { ...this.args } };
+  }
+}
+
+export class AvgPool2d extends Module {
+  private shape?: readonly number[];
+  constructor(readonly args: PoolArgs) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    if (this.training) this.shape = x.shape;
+    return F.avgPool2d(x, this.args);
+  }
+  backward(gradOut: Tensor): Tensor {
+    const shape = cached(this.shape, 'AvgPool2d');
+    this.shape = undefined;
+    return F.avgPool2dBackward(gradOut, shape, this.args);
+  }
+  config(): ModuleConfig {
+    return { type: 'AvgPool2d', args: { ...this.args } };
+  }
+}
+
+/** Mean over H and W: [N, C, H, W] -> [N, C]. */
+export class GlobalAvgPool2d extends Module {
+  private shape?: readonly number[];
+  forward(x: Tensor): Tensor {
+    if (this.training) this.shape = x.shape;
+    return F.globalAvgPool(x);
+  }
+  backward(gradOut: Tensor): Tensor {
+    const shape = cached(this.shape, 'GlobalAvgPool2d');
+    this.shape = undefined;
+    return F.globalAvgPoolBackward(gradOut, shape);
+  }
+  config(): ModuleConfig {
+    return { type: 'GlobalAvgPool2d' };
+  }
+}
+
+/** [N, ...] -> [N, prod(...)] (a view, no copy). */
+export class Flatten extends Module {
+  private shape?: readonly number[];
+  forward(x: Tensor): Tensor {
+    if (this.training) this.shape = x.shape;
+    return x.reshape([x.shape[0], x.size / x.shape[0]]);
+  }
+  backward(gradOut: Tensor): Tensor {
+    const shape = cached(this.shape, 'Flatten');
+    this.shape = undefined;
+    return gradOut.reshape(shape);
+  }
+  config(): ModuleConfig {
+    return { type: 'Flatten' };
+  }
+}
+
+/** Runs children in order; names are '0', '1', ... unless given. */
+export class Sequential extends Module {
+  constructor(layers: Module[] | Record<string, Module>) {
+    super();
+    const entries = Array.isArray(layers) ? layers.map((m, i) => [String(i), m] as const) : Object.entries(layers);
+    for (const [name, m] of entries) this.addModule(name, m);
+  }
+  forward(x: Tensor): Tensor {
+    for (const [, m] of this.modules) x = m.forward(x);
+    return x;
+  }
+  backward(gradOut: Tensor): Tensor {
+    const list = [...this.modules.values()];
+    for (let i = list.length - 1; i >= 0; --i) gradOut = list[i].backward(gradOut);
+    return gradOut;
+  }
+  config(): ModuleConfig {
+    return { type: 'Sequential', children: this.childConfigs() };
+  }
+}
+
+export type LayerKind = 'adder' | 'conv';
+
+/**
+ * The reference ResNet BasicBlock: layer3x3 -> BN -> ReLU -> layer3x3 -> BN,
+ * plus the shortcut (1x1 layer with stride + BN when the shape changes), then ReLU.
+ */
+export class BasicBlock extends Module {
+  private readonly conv1: Module;
+  private readonly bn1: BatchNorm2d;
+  private readonly relu1 = new ReLU();
+  private readonly conv2: Module;
+  private readonly bn2: BatchNorm2d;
+  private readonly downsample?: Sequential;
+  private readonly reluOut = new ReLU();
+
+  constructor(
+    readonly args: { inPlanes: number; planes: number; stride: number; layer: LayerKind },
+    rng = new Rng(0),
+  ) {
+    super();
+    const { inPlanes, planes, stride, layer } = args;
+    const L = layer === 'adder' ? Adder2d : Conv2d;
+    this.conv1 = this.addModule('conv1', new L({ inChannels: inPlanes, outChannels: planes, kernelSize: 3, stride, padding: 1, bias: false }, rng));
+    this.bn1 = this.addModule('bn1', new BatchNorm2d({ numFeatures: planes }));
+    this.conv2 = this.addModule('conv2', new L({ inChannels: planes, outChannels: planes, kernelSize: 3, stride: 1, padding: 1, bias: false }, rng));
+    this.bn2 = this.addModule('bn2', new BatchNorm2d({ numFeatures: planes }));
+    if (stride !== 1 || inPlanes !== planes) {
+      this.downsample = this.addModule('downsample', new Sequential([
+        new L({ inChannels: inPlanes, outChannels: planes, kernelSize: 1, stride, bias: false }, rng),
+        new BatchNorm2d({ numFeatures: planes }),
+      ]));
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    let out = this.relu1.forward(this.bn1.forward(this.conv1.forward(x)));
+    out = this.bn2.forward(this.conv2.forward(out));
+    const shortcut = this.downsample ? this.downsample.forward(x) : x;
+    return this.reluOut.forward(F.add(out, shortcut));
+  }
+
+  backward(gradOut: Tensor): Tensor {
+    const g = this.reluOut.backward(gradOut);
+    const main = this.conv1.backward(this.bn1.backward(this.relu1.backward(this.conv2.backward(this.bn2.backward(g)))));
+    const shortcut = this.downsample ? this.downsample.backward(g) : g;
+    return this.needsInputGrad ? F.add(main, shortcut) : main;
+  }
+
+  train(mode = true): this {
+    super.train(mode);
+    this.relu1.train(mode);
+    this.reluOut.train(mode);
+    return this;
+  }
+
+  config(): ModuleConfig {
+    return { type: 'BasicBlock', args: { ...this.args } };
+  }
+}

@@ -1,0 +1,98 @@
+// Module-level autograd: every module caches what its backward needs during
+// forward(), and backward(gradOut) returns the input gradient while writing
+// its parameters' gradients. Each parameter is used once per forward, so
+// gradients are set, not accumulated.
+import { Tensor } from '../tensor';
+
+/** 'adder' parameters get the adaptive learning rate (SPEC.md); the rest plain SGD. */
+export type ParameterKind = 'adder' | 'plain';
+
+export class Parameter {
+  readonly grad: Float32Array;
+  constructor(
+    public value: Tensor,
+    readonly kind: ParameterKind = 'plain',
+  ) {
+    this.grad = new Float32Array(value.size);
+  }
+}
+
+/** Serialisable description of a module, enough to rebuild it (see registry.ts). */
+export interface ModuleConfig {
+  type: string;
+  args?: Record<string, unknown>;
+  children?: Record<string, ModuleConfig>;
+}
+
+export abstract class Module {
+  training = true;
+  /** False for the first layer of a network: its input gradient is never needed. */
+  needsInputGrad = true;
+  protected readonly params = new Map<string, Parameter>();
+  protected readonly buffers = new Map<string, Tensor>();
+  protected readonly modules = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+  abstract backward(gradOut: Tensor): Tensor;
+  abstract config(): ModuleConfig;
+
+  protected addParameter(name: string, p: Parameter): Parameter {
+    this.params.set(name, p);
+    return p;
+  }
+
+  protected addBuffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, t);
+    return t;
+  }
+
+  protected addModule<M extends Module>(name: string, m: M): M {
+    this.modules.set(name, m);
+    return m;
+  }
+
+  children(): [string, Module][] {
+    return [...this.modules];
+  }
+
+  *namedParameters(prefix = ''): Generator<[string, Parameter]> {
+    for (const [n, p] of this.params) yield [prefix + n, p];
+    for (const [n, m] of this.modules) yield* m.namedParameters(`${prefix}${n}.`);
+  }
+
+  *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
+    for (const [n, b] of this.buffers) yield [prefix + n, b];
+    for (const [n, m] of this.modules) yield* m.namedBuffers(`${prefix}${n}.`);
+  }
+
+  /** Every module in the tree, depth first, with its dotted path. */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix.replace(/\.$/, ''), this];
+    for (const [n, m] of this.modules) yield* m.namedModules(`${prefix}${n}.`);
+  }
+
+  parameters(): Parameter[] {
+    return [...this.namedParameters()].map(([, p]) => p);
+  }
+
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  protected childConfigs(): Record<string, ModuleConfig> {
+    return Object.fromEntries([...this.modules].map(([n, m]) => [n, m.config()]));
+  }
+}
+
+/** Throws when backward() is called without a preceding training forward(). */
+export function cached<T>(value: T | undefined, module: string): T {
+  if (value === undefined) {
+    throw new Error(`addernet: ${module}.backward() called without a forward() in training mode before it`);
+  }
+  return value;
+}
