@@ -3,6 +3,7 @@
 
 #include "backend.h"
 #include "layers.h"
+#include "train_ops.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace adn_binding;
@@ -11,6 +12,17 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
   exports.Set("conv2dBackward", Napi::Function::New(env, Conv2dBackward));
   exports.Set("adaptiveScale", Napi::Function::New(env, AdaptiveScale));
+  exports.Set("batchNormForward", Napi::Function::New(env, BatchNormForward));
+  exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
+  exports.Set("reluForward", Napi::Function::New(env, ReluForward));
+  exports.Set("reluBackward", Napi::Function::New(env, ReluBackward));
+  exports.Set("add", Napi::Function::New(env, Add));
+  exports.Set("maxPool2dForward", Napi::Function::New(env, MaxPool2dForward));
+  exports.Set("maxPool2dBackward", Napi::Function::New(env, MaxPool2dBackward));
+  exports.Set("avgPool2dForward", Napi::Function::New(env, AvgPool2dForward));
+  exports.Set("avgPool2dBackward", Napi::Function::New(env, AvgPool2dBackward));
+  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, SoftmaxCrossEntropy));
+  exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

@@ -17,13 +17,41 @@ void throw_range(Napi::Env env, const std::string& msg) {
   throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SIZE");
 }
 
+void throw_option(Napi::Env env, const std::string& msg) {
+  throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_OPTION");
+}
+
+adn::Isa active_isa_or_throw(Napi::Env env) {
+  try {
+    return adn::active_isa();
+  } catch (const std::exception& e) {  // a bad ADDERNET_ISA value
+    throw error_with_code(env, Napi::Error::New(env, e.what()), "ERR_ADDERNET_ISA");
+  }
+}
+
+static std::string received(const Napi::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsTypedArray()) {
+    static const char* names[] = {"Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array",
+                                  "Uint16Array", "Int32Array", "Uint32Array", "Float32Array",
+                                  "Float64Array", "BigInt64Array", "BigUint64Array"};
+    const auto type = v.As<Napi::TypedArray>().TypedArrayType();
+    return type <= napi_biguint64_array ? names[type] : "a typed array";
+  }
+  if (v.IsArray()) return "an array";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  return "an object";
+}
+
 float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
                    int64_t expected, bool optional) {
   Napi::Env env = info.Env();
   Napi::Value v = info[index];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, std::string("Expected a Float32Array for ") + name);
+    throw_type(env, std::string("Expected a Float32Array for ") + name + " but received " + received(v));
   auto arr = v.As<Napi::Float32Array>();
   if (int64_t(arr.ElementLength()) != expected)
     throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
@@ -33,24 +61,28 @@ float* float_array(const Napi::CallbackInfo& info, size_t index, const char* nam
 
 double number(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
-  if (!v.IsNumber()) throw_type(info.Env(), std::string("Expected a number for ") + name);
+  if (!v.IsNumber()) throw_type(info.Env(), std::string("Expected a number for ") + name + " but received " + received(v));
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw_range(info.Env(), std::string("Expected a finite number for ") + name);
+  if (!std::isfinite(d)) throw_option(info.Env(), std::string("Expected a finite number for ") + name + " but received " + std::to_string(d));
   return d;
 }
 
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* name) {
   double d = number(info, index, name);
   if (d != std::floor(d) || std::fabs(d) > 9.0e15)
-    throw_range(info.Env(), std::string("Expected an integer for ") + name);
+    throw_option(info.Env(), std::string("Expected an integer for ") + name + " but received " + std::to_string(d));
   return int64_t(d);
 }
 
 adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
-  if (!info[index].IsArray()) throw_type(env, "Expected an array of 11 integers for dims");
+  if (!info[index].IsArray())
+    throw_type(env, "Expected an array of 11 integers for dims but received " + received(info[index]));
   auto arr = info[index].As<Napi::Array>();
-  if (arr.Length() != 11) throw_range(env, "Expected an array of 11 integers for dims");
+  if (arr.Length() != 11)
+    throw error_with_code(env, Napi::RangeError::New(env, "Expected an array of 11 integers for dims but received " +
+                                                              std::to_string(arr.Length()) + " entries"),
+                          "ERR_ADDERNET_SHAPE");
   int64_t d[11];
   for (uint32_t i = 0; i < 11; ++i) {
     Napi::Value v = arr.Get(i);

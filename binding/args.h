@@ -14,6 +14,9 @@ namespace adn_binding {
 Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code);
 [[noreturn]] void throw_type(Napi::Env env, const std::string& msg);
 [[noreturn]] void throw_range(Napi::Env env, const std::string& msg);
+[[noreturn]] void throw_option(Napi::Env env, const std::string& msg);
+// The active ISA, reading ADDERNET_ISA on first use; a bad value throws ERR_ADDERNET_ISA.
+adn::Isa active_isa_or_throw(Napi::Env env);
 
 // A Float32Array argument with exactly `expected` elements (or null when
 // optional). Returns null for an absent optional argument.

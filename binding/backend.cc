@@ -8,14 +8,6 @@
 
 namespace adn_binding {
 
-static adn::Isa active_isa_or_throw(Napi::Env env) {
-  try {
-    return adn::active_isa();
-  } catch (const std::exception& e) {  // a bad ADDERNET_ISA value
-    throw error_with_code(env, Napi::Error::New(env, e.what()), "ERR_ADDERNET_ISA");
-  }
-}
-
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -26,7 +18,8 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int64_t n = integer(info, 0, "threads");
-  if (n < 1 || n > 1024) throw_range(info.Env(), "Expected an integer from 1 to 1024 for threads");
+  if (n < 1 || n > 1024)
+    throw_option(info.Env(), "Expected an integer from 1 to 1024 for threads but received " + std::to_string(n));
   adn::set_num_threads(int(n));
   return info.Env().Undefined();
 }

@@ -16,6 +16,7 @@ typedef void (*BackwardFn)(const adn::Conv2dShape&, const float*, const float*, 
 // Kernel failures (e.g. out of memory for scratch) become JS errors.
 template <class Fn>
 void run_kernel(Napi::Env env, Fn fn) {
+  active_isa_or_throw(env);
   try {
     fn();
   } catch (const std::bad_alloc&) {

@@ -29,7 +29,7 @@ void Pool2dShape::validate() const {
   need(2 * ph <= kh && 2 * pw <= kw, "padding must be at most half the kernel size");
   need(h + 2 * ph >= kh && w + 2 * pw >= kw, "output size must be >= 1");
   // argmax holds an int32 index within one plane.
-  need(h * w <= std::numeric_limits<int32_t>::max(), "an input plane must have < 2^31 elements");
+  need(double(h) * w <= std::numeric_limits<int32_t>::max(), "an input plane must have < 2^31 elements");
   need(double(n) * c * h * w < 9.0e15, "tensor too large");
 }
 
@@ -90,31 +90,42 @@ double sum_sq_dev(const float* p, int64_t n, double mean) {
   return (a0 + a1) + (a2 + a3);
 }
 
-// sum g and sum g * (x - mean) in one pass.
-void sum_grad(const float* g, const float* x, int64_t n, double mean, double& sg, double& sgx) {
-  double s0 = 0, s1 = 0, t0 = 0, t1 = 0;
+// sum g * (x - mean). Kept apart from sum(g): two simple loops measured
+// faster than one loop with eight accumulators.
+double dot_dev(const float* g, const float* x, int64_t n, double mean) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    s0 += g[i];
-    s1 += g[i + 1];
-    t0 += double(g[i]) * (x[i] - mean);
-    t1 += double(g[i + 1]) * (x[i + 1] - mean);
+  for (; i + 4 <= n; i += 4) {
+    a0 += double(g[i]) * (x[i] - mean);
+    a1 += double(g[i + 1]) * (x[i + 1] - mean);
+    a2 += double(g[i + 2]) * (x[i + 2] - mean);
+    a3 += double(g[i + 3]) * (x[i + 3] - mean);
   }
-  for (; i < n; ++i) {
-    s0 += g[i];
-    t0 += double(g[i]) * (x[i] - mean);
-  }
-  sg += s0 + s1;
-  sgx += t0 + t1;
+  for (; i < n; ++i) a0 += double(g[i]) * (x[i] - mean);
+  return (a0 + a1) + (a2 + a3);
 }
 
-// Input rows [lo, hi) that one output row's window covers (padding dropped).
+// A half-open index range.
 struct Span {
   int64_t lo, hi;
 };
+// Input rows (or columns) [lo, hi) that one output's window covers, padding dropped.
 inline Span window(int64_t out, int64_t stride, int64_t pad, int64_t kernel, int64_t size) {
   const int64_t start = out * stride - pad;
   return {std::max<int64_t>(start, 0), std::min(start + kernel, size)};
+}
+
+// Below this many output columns the tap-by-tap loops have too little to
+// overlap; average pooling then walks whole window rows instead.
+constexpr int64_t kFewColumns = 4;
+
+// Output columns [lo, hi) whose tap at window offset v lands inside the
+// input: 0 <= out * stride - pad + v < size. May be empty.
+inline Span outputs_reaching(int64_t v, int64_t stride, int64_t pad, int64_t size, int64_t outs) {
+  const int64_t lo = pad > v ? (pad - v + stride - 1) / stride : 0;
+  const int64_t last = size - 1 + pad - v;  // largest out * stride that fits
+  const int64_t hi = last < 0 ? 0 : std::min(outs, last / stride + 1);
+  return {lo, std::max(lo, hi)};
 }
 
 }  // namespace
@@ -132,9 +143,11 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t hw, const float* x, const 
     for (int64_t ch = c0; ch < c1; ++ch) {
       double mean, invstd;
       if (training) {
-        double s = 0.0;
-        for (int64_t i = 0; i < n; ++i) s += sum(x + (i * c + ch) * hw, hw);
-        mean = s / double(m);
+        // Two passes (mean, then squared deviations): no cancellation when
+        // |mean| >> std, and faster than one-pass shifted sums on cached data.
+        double s1 = 0.0;
+        for (int64_t i = 0; i < n; ++i) s1 += sum(x + (i * c + ch) * hw, hw);
+        mean = s1 / double(m);
         double q = 0.0;
         for (int64_t i = 0; i < n; ++i) q += sum_sq_dev(x + (i * c + ch) * hw, hw, mean);
         const double var = q / double(m);  // biased: what the batch is normalised with
@@ -168,8 +181,11 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t hw, const float* x, const
     for (int64_t ch = c0; ch < c1; ++ch) {
       const double mean = save_mean[ch], invstd = save_invstd[ch];
       double sg = 0.0, sgx = 0.0;
-      for (int64_t i = 0; i < n; ++i)
-        sum_grad(grad_out + (i * c + ch) * hw, x + (i * c + ch) * hw, hw, mean, sg, sgx);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t off = (i * c + ch) * hw;
+        sg += sum(grad_out + off, hw);
+        sgx += dot_dev(grad_out + off, x + off, hw, mean);
+      }
       if (grad_beta) grad_beta[ch] = float(sg);
       if (grad_gamma) grad_gamma[ch] = float(sgx * invstd);
       if (!grad_in) continue;
@@ -197,7 +213,12 @@ void relu_forward(const float* x, float* y, int64_t n) {
 
 void relu_backward(const float* y_or_x, const float* grad_out, float* grad_in, int64_t n) {
   parallel_ranges(n, 1, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) grad_in[i] = y_or_x[i] > 0.0f ? grad_out[i] : 0.0f;
+    // Both loads unconditional, so the select vectorises instead of branching
+    // on the sign of random data.
+    for (int64_t i = a; i < b; ++i) {
+      const float g = grad_out[i], v = y_or_x[i];
+      grad_in[i] = v > 0.0f ? g : 0.0f;
+    }
   });
 }
 
@@ -208,6 +229,12 @@ void add(const float* a, const float* b, float* out, int64_t n) {
 }
 
 // ---- Pooling ---------------------------------------------------------------------
+//
+// Each output row is built tap by tap: for a tap (input row ih, column offset
+// v) the inner loop runs over the output columns. Outputs are independent
+// there, so the loop pipelines, where a window-at-a-time loop waits on one
+// compare/select chain per tap. Per output the taps still come in PyTorch's
+// row-major window order.
 
 void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
   s.validate();
@@ -215,26 +242,29 @@ void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t*
   parallel_ranges(s.planes(), in_plane + out_plane * s.kh * s.kw, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* xp = x + p * in_plane;
-      float* yp = y + p * out_plane;
-      int32_t* ap = argmax + p * out_plane;
       for (int64_t oh = 0; oh < HO; ++oh) {
+        float* best = y + p * out_plane + oh * WO;
+        int32_t* at = argmax + p * out_plane + oh * WO;
         const Span rows = window(oh, s.sh, s.ph, s.kh, s.h);
+        // -inf start pointing at the window's first element: an all -inf
+        // window reports that element, as PyTorch does.
         for (int64_t ow = 0; ow < WO; ++ow) {
-          const Span cols = window(ow, s.sw, s.pw, s.kw, s.w);
-          // PyTorch's scan: first strict maximum wins, NaN always wins, and an
-          // all -inf window points at its first element.
-          float best = -std::numeric_limits<float>::infinity();
-          int64_t at = rows.lo * s.w + cols.lo;
-          for (int64_t ih = rows.lo; ih < rows.hi; ++ih)
-            for (int64_t iw = cols.lo; iw < cols.hi; ++iw) {
-              const float v = xp[ih * s.w + iw];
-              if (v > best || v != v) {
-                best = v;
-                at = ih * s.w + iw;
-              }
+          best[ow] = -std::numeric_limits<float>::infinity();
+          at[ow] = int32_t(rows.lo * s.w + std::max<int64_t>(ow * s.sw - s.pw, 0));
+        }
+        for (int64_t ih = rows.lo; ih < rows.hi; ++ih) {
+          const float* xr = xp + ih * s.w;
+          for (int64_t v = 0; v < s.kw; ++v) {
+            const Span outs = outputs_reaching(v, s.sw, s.pw, s.w, WO);
+            for (int64_t ow = outs.lo; ow < outs.hi; ++ow) {
+              const int64_t iw = ow * s.sw - s.pw + v;
+              const float val = xr[iw];
+              // First strict maximum wins; NaN always wins (PyTorch's scan).
+              const bool take = val > best[ow] || val != val;
+              best[ow] = take ? val : best[ow];
+              at[ow] = take ? int32_t(ih * s.w + iw) : at[ow];
             }
-          yp[oh * WO + ow] = best;
-          ap[oh * WO + ow] = int32_t(at);
+          }
         }
       }
     }
@@ -267,18 +297,28 @@ void avg_pool2d_forward(const Pool2dShape& s, const float* x, float* y) {
   const int64_t HO = s.ho(), WO = s.wo(), in_plane = s.h * s.w, out_plane = HO * WO;
   const double area = double(s.kh * s.kw);  // count_include_pad: padding counts
   parallel_ranges(s.planes(), in_plane + out_plane * s.kh * s.kw, [&](int64_t p0, int64_t p1) {
+    std::vector<double> acc(WO);
     for (int64_t p = p0; p < p1; ++p) {
       const float* xp = x + p * in_plane;
-      float* yp = y + p * out_plane;
       for (int64_t oh = 0; oh < HO; ++oh) {
         const Span rows = window(oh, s.sh, s.ph, s.kh, s.h);
-        for (int64_t ow = 0; ow < WO; ++ow) {
-          const Span cols = window(ow, s.sw, s.pw, s.kw, s.w);
-          double acc = 0.0;
-          for (int64_t ih = rows.lo; ih < rows.hi; ++ih)
-            acc += sum(xp + ih * s.w + cols.lo, cols.hi - cols.lo);
-          yp[oh * WO + ow] = float(acc / area);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t ih = rows.lo; ih < rows.hi; ++ih) {
+          const float* xr = xp + ih * s.w;
+          if (WO < kFewColumns) {  // e.g. global pooling: sum whole window rows
+            for (int64_t ow = 0; ow < WO; ++ow) {
+              const Span cols = window(ow, s.sw, s.pw, s.kw, s.w);
+              acc[ow] += sum(xr + cols.lo, cols.hi - cols.lo);
+            }
+            continue;
+          }
+          for (int64_t v = 0; v < s.kw; ++v) {
+            const Span outs = outputs_reaching(v, s.sw, s.pw, s.w, WO);
+            for (int64_t ow = outs.lo; ow < outs.hi; ++ow) acc[ow] += xr[ow * s.sw - s.pw + v];
+          }
         }
+        float* yr = y + p * out_plane + oh * WO;
+        for (int64_t ow = 0; ow < WO; ++ow) yr[ow] = float(acc[ow] / area);
       }
     }
   });
@@ -289,17 +329,28 @@ void avg_pool2d_backward(const Pool2dShape& s, const float* grad_out, float* gra
   const int64_t HO = s.ho(), WO = s.wo(), in_plane = s.h * s.w, out_plane = HO * WO;
   const float area = float(s.kh * s.kw);
   parallel_ranges(s.planes(), in_plane + out_plane * s.kh * s.kw, [&](int64_t p0, int64_t p1) {
+    std::vector<float> share(WO);
     std::fill(grad_in + p0 * in_plane, grad_in + p1 * in_plane, 0.0f);
     for (int64_t p = p0; p < p1; ++p) {
       float* gp = grad_in + p * in_plane;
-      const float* go = grad_out + p * out_plane;
       for (int64_t oh = 0; oh < HO; ++oh) {
+        const float* go = grad_out + p * out_plane + oh * WO;
+        for (int64_t ow = 0; ow < WO; ++ow) share[ow] = go[ow] / area;
         const Span rows = window(oh, s.sh, s.ph, s.kh, s.h);
-        for (int64_t ow = 0; ow < WO; ++ow) {
-          const Span cols = window(ow, s.sw, s.pw, s.kw, s.w);
-          const float g = go[oh * WO + ow] / area;
-          for (int64_t ih = rows.lo; ih < rows.hi; ++ih)
-            for (int64_t iw = cols.lo; iw < cols.hi; ++iw) gp[ih * s.w + iw] += g;
+        for (int64_t ih = rows.lo; ih < rows.hi; ++ih) {
+          float* gr = gp + ih * s.w;
+          if (WO < kFewColumns) {
+            for (int64_t ow = 0; ow < WO; ++ow) {
+              const Span cols = window(ow, s.sw, s.pw, s.kw, s.w);
+              for (int64_t iw = cols.lo; iw < cols.hi; ++iw) gr[iw] += share[ow];
+            }
+            continue;
+          }
+          // One tap of distinct outputs hits distinct input columns.
+          for (int64_t v = 0; v < s.kw; ++v) {
+            const Span outs = outputs_reaching(v, s.sw, s.pw, s.w, WO);
+            for (int64_t ow = outs.lo; ow < outs.hi; ++ow) gr[ow * s.sw - s.pw + v] += share[ow];
+          }
         }
       }
     }
@@ -333,10 +384,13 @@ LossResult softmax_cross_entropy(int64_t n, int64_t k, const float* logits,
       row_loss[r] = zmax + std::log(total) - double(z[label]);
       row_hit[r] = top == label;
       if (grad_logits) {
+        // Subtract the one-hot in double: p - 1 cancels when p is near 1.
         float* g = grad_logits + r * k;
-        const double inv = 1.0 / (total * double(n));
-        for (int64_t j = 0; j < k; ++j) g[j] = float(std::exp(double(z[j]) - zmax) * inv);
-        g[label] -= float(1.0 / double(n));
+        const double inv_total = 1.0 / total, inv_n = 1.0 / double(n);
+        for (int64_t j = 0; j < k; ++j) {
+          const double p = std::exp(double(z[j]) - zmax) * inv_total;
+          g[j] = float((j == label ? p - 1.0 : p) * inv_n);
+        }
       }
     }
   });

@@ -20,7 +20,8 @@ struct Pool2dShape {
   int64_t input_size() const { return n * c * h * w; }
   int64_t output_size() const { return n * c * ho() * wo(); }
   // Throws std::invalid_argument unless PyTorch would accept it (padding at
-  // most half the window, so no window lies entirely in the padding).
+  // most half the window, so no window lies entirely in the padding), or a
+  // plane has 2^31 elements or more (argmax is int32).
   void validate() const;
 };
 

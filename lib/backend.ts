@@ -27,7 +27,9 @@ export function backendInfo(): BackendInfo {
 
 /** Sets the number of threads every kernel uses (default: all cores). */
 export function setNumThreads(n: number): void {
-  native.setNumThreads(checkInteger(n, 'n', 1));
+  const threads = checkInteger(n, 'n', 1);
+  if (threads > 1024) throw rangeError('ERR_ADDERNET_OPTION', 'n', 'an integer from 1 to 1024', describe(n));
+  native.setNumThreads(threads);
 }
 
 /** The CPU kernel paths this machine can run, best last. */

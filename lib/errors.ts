@@ -7,7 +7,10 @@ export type AddernetErrorCode =
   | 'ERR_ADDERNET_SIZE' // data length does not match the shape
   | 'ERR_ADDERNET_OPTION' // invalid option value (stride, padding, eta, threads, ...)
   | 'ERR_ADDERNET_ISA' // unknown or unsupported instruction set
-  | 'ERR_ADDERNET_NATIVE'; // failure inside native code
+  | 'ERR_ADDERNET_NATIVE' // failure inside native code
+  | 'ERR_ADDERNET_MEMORY' // native scratch memory could not be allocated
+  | 'ERR_ADDERNET_BUSY' // fit() already running on this model
+  | 'ERR_ADDERNET_FORMAT'; // malformed, truncated or hostile file (safetensors, IDX, CIFAR, ...)
 
 export interface AddernetError extends Error {
   code: AddernetErrorCode;

@@ -79,12 +79,18 @@ interface Geometry {
 function geometry(x: Tensor, w: Tensor, stride: [number, number], padding: [number, number]): Geometry {
   const [n, c, h, wd] = x.shape;
   const [t, cw, kh, kw] = w.shape;
+  if ([n, c, h, wd].some((d) => d < 1)) {
+    throw rangeError('ERR_ADDERNET_SHAPE', 'x', 'every dimension >= 1', `shape ${describe(x.shape)}`);
+  }
+  if ([t, cw, kh, kw].some((d) => d < 1)) {
+    throw rangeError('ERR_ADDERNET_SHAPE', 'weight', 'every dimension >= 1', `shape ${describe(w.shape)}`);
+  }
   if (cw !== c) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'weight', `${c} input channels (shape [T, ${c}, KH, KW]) to match x`, `shape ${describe(w.shape)}`);
   }
   const ho = Math.floor((h + 2 * padding[0] - kh) / stride[0]) + 1;
   const wo = Math.floor((wd + 2 * padding[1] - kw) / stride[1]) + 1;
-  if (!(ho >= 1 && wo >= 1) || [n, c, h, wd, t, kh, kw].some((d) => d < 1)) {
+  if (!(ho >= 1 && wo >= 1)) {
     throw rangeError(
       'ERR_ADDERNET_SHAPE', 'x',
       'an input at least as large as the kernel after padding (output size >= 1)',
@@ -151,7 +157,11 @@ function linearForward(adder: boolean, x: unknown, w: unknown, bias?: unknown): 
 
 function linearGradients(adder: boolean, x: unknown, w: unknown, gradOut: unknown, options?: LinearBackwardOptions): Gradients {
   const { x4, w4 } = asLinear(x, w);
-  const gy = checkTensor(gradOut, 'gradOut', 2, `[${x4.shape[0]}, ${w4.shape[0]}]`);
+  const want = [x4.shape[0], w4.shape[0]];
+  const gy = checkTensor(gradOut, 'gradOut', 2, `[${want.join(', ')}]`);
+  if (gy.shape[0] !== want[0] || gy.shape[1] !== want[1]) {
+    throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${want.join(', ')}] (the forward output)`, `shape ${describe(gy.shape)}`);
+  }
   const opts = checkOptions(options, 'options');
   const g = layerBackward(adder, x4, w4, gy.reshape([gy.shape[0], gy.shape[1], 1, 1]), {
     bias: opts.bias, inputGrad: opts.inputGrad,

@@ -352,7 +352,7 @@ static void test_softmax_cross_entropy() {
       expect_true(std::fabs(got.loss - want.loss) <= 1e-9 * std::max(1.0, want.loss),
                   "ce loss " + ctx);
       expect_true(got.correct == want.correct, "ce correct " + ctx);
-      expect_close("ce grad " + ctx, g, g_ref, 1e-8, 1e-6);
+      expect_close("ce grad " + ctx, g, g_ref, 1e-10, 1e-6);
       const auto no_grad = adn::softmax_cross_entropy(n, k, logits.data(), labels.data(), nullptr);
       expect_true(no_grad.loss == got.loss && no_grad.correct == got.correct,
                   "ce without grad " + ctx);

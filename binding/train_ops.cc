@@ -1,0 +1,277 @@
+// Glue for the training operations. TypeScript validates first; this file
+// re-checks every buffer against the sizes it is told, since a wrong length
+// here would be an out-of-bounds write.
+#include "train_ops.h"
+
+#include <cmath>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../cpp/train_ops.h"  // the kernels' header of the same name
+#include "args.h"
+
+namespace adn_binding {
+namespace {
+
+// Largest element count we accept: exact in a double and a JS array length.
+constexpr double kMaxElements = 9.0e15;
+
+[[noreturn]] void throw_shape(Napi::Env env, const std::string& msg) {
+  throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SHAPE");
+}
+
+// Kernel failures become JS errors. invalid_argument means the data did not
+// fit the shapes (a label >= K, an argmax from another input).
+template <class Fn>
+void run_kernel(Napi::Env env, Fn fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    throw_shape(env, std::string("addernet: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory"),
+                          "ERR_ADDERNET_MEMORY");
+  } catch (const std::exception& e) {
+    throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + e.what()),
+                          "ERR_ADDERNET_NATIVE");
+  }
+}
+
+// An array of `count` integers >= min whose product stays a safe element count.
+std::vector<int64_t> int_dims(const Napi::CallbackInfo& info, size_t index, uint32_t count,
+                              int64_t min) {
+  Napi::Env env = info.Env();
+  const std::string what = "Expected an array of " + std::to_string(count) + " integers >= " +
+                           std::to_string(min) + " for dims";
+  if (!info[index].IsArray()) throw_type(env, what);
+  auto arr = info[index].As<Napi::Array>();
+  if (arr.Length() != count) throw_range(env, what);
+  std::vector<int64_t> d(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    Napi::Value v = arr.Get(i);
+    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(x) || x != std::floor(x) || x < double(min) || x >= kMaxElements)
+      throw_type(env, what);
+    d[i] = int64_t(x);
+  }
+  return d;
+}
+
+// What a wrong argument was, for "... but received X" (args.cc words Float32Array checks alike).
+std::string received(const Napi::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "Float32Array";
+      case napi_float64_array: return "Float64Array";
+      case napi_int32_array: return "Int32Array";
+      case napi_uint8_array: return "Uint8Array";
+      default: return "another typed array";
+    }
+  }
+  if (v.IsArray()) return "an array";
+  if (v.IsNumber()) return "a number";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsString()) return "a string";
+  return "an object";
+}
+
+void check_elements(Napi::Env env, double elements) {
+  if (!(elements < kMaxElements)) throw_shape(env, "addernet: tensor too large");
+}
+
+int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                     int64_t expected) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw_type(env, std::string("Expected an Int32Array for ") + name + " but received " + received(v));
+  auto arr = v.As<Napi::Int32Array>();
+  if (int64_t(arr.ElementLength()) != expected)
+    throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
+                         name + " but received " + std::to_string(arr.ElementLength()));
+  return arr.Data();
+}
+
+// Length of a Float32Array argument that sets the size of the others.
+int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(info.Env(), std::string("Expected a Float32Array for ") + name + " but received " + received(v));
+  return int64_t(v.As<Napi::TypedArray>().ElementLength());
+}
+
+bool flag(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (!info[index].IsBoolean())
+    throw_type(info.Env(), std::string("Expected a boolean for ") + name + " but received " + received(info[index]));
+  return info[index].As<Napi::Boolean>().Value();
+}
+
+adn::Pool2dShape pool_shape(const Napi::CallbackInfo& info, size_t index) {
+  const auto d = int_dims(info, index, 10, 0);
+  adn::Pool2dShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]};
+  try {
+    s.validate();
+  } catch (const std::invalid_argument& e) {
+    throw_shape(info.Env(), std::string("Invalid pooling geometry: ") + e.what());
+  }
+  return s;
+}
+
+}  // namespace
+
+Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto d = int_dims(info, 8, 3, 1);
+  const int64_t n = d[0], c = d[1], hw = d[2];
+  check_elements(env, double(n) * double(c) * double(hw));
+  const float* x = float_array(info, 0, "x", n * c * hw, false);
+  const float* gamma = float_array(info, 1, "weight", c, false);
+  const float* beta = float_array(info, 2, "bias", c, false);
+  float* rmean = float_array(info, 3, "runningMean", c, false);
+  float* rvar = float_array(info, 4, "runningVar", c, false);
+  float* y = float_array(info, 5, "out", n * c * hw, false);
+  float* smean = float_array(info, 6, "saveMean", c, false);
+  float* sinvstd = float_array(info, 7, "saveInvStd", c, false);
+  const bool training = flag(info, 9, "training");
+  const double momentum = number(info, 10, "momentum");
+  const double eps = number(info, 11, "eps");
+  run_kernel(env, [&] {
+    adn::batch_norm_forward(n, c, hw, x, gamma, beta, rmean, rvar, training, momentum, eps, y,
+                            smean, sinvstd);
+  });
+  return env.Undefined();
+}
+
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto d = int_dims(info, 8, 3, 1);
+  const int64_t n = d[0], c = d[1], hw = d[2];
+  check_elements(env, double(n) * double(c) * double(hw));
+  const float* x = float_array(info, 0, "x", n * c * hw, false);
+  const float* gamma = float_array(info, 1, "weight", c, false);
+  const float* gy = float_array(info, 2, "gradOut", n * c * hw, false);
+  const float* smean = float_array(info, 3, "saveMean", c, false);
+  const float* sinvstd = float_array(info, 4, "saveInvStd", c, false);
+  float* gx = float_array(info, 5, "gradInput", n * c * hw, true);
+  float* gg = float_array(info, 6, "gradWeight", c, true);
+  float* gb = float_array(info, 7, "gradBias", c, true);
+  run_kernel(env, [&] {
+    adn::batch_norm_backward(n, c, hw, x, gamma, gy, smean, sinvstd, gx, gg, gb);
+  });
+  return env.Undefined();
+}
+
+Napi::Value ReluForward(const Napi::CallbackInfo& info) {
+  const int64_t n = float_length(info, 0, "x");
+  const float* x = float_array(info, 0, "x", n, false);
+  float* y = float_array(info, 1, "out", n, false);
+  run_kernel(info.Env(), [&] { adn::relu_forward(x, y, n); });
+  return info.Env().Undefined();
+}
+
+Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
+  const int64_t n = float_length(info, 0, "y");
+  const float* y = float_array(info, 0, "y", n, false);
+  const float* gy = float_array(info, 1, "gradOut", n, false);
+  float* gx = float_array(info, 2, "gradInput", n, false);
+  run_kernel(info.Env(), [&] { adn::relu_backward(y, gy, gx, n); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  const int64_t n = float_length(info, 0, "a");
+  const float* a = float_array(info, 0, "a", n, false);
+  const float* b = float_array(info, 1, "b", n, false);
+  float* out = float_array(info, 2, "out", n, false);
+  run_kernel(info.Env(), [&] { adn::add(a, b, out, n); });
+  return info.Env().Undefined();
+}
+
+Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
+  const adn::Pool2dShape s = pool_shape(info, 3);
+  const float* x = float_array(info, 0, "x", s.input_size(), false);
+  float* y = float_array(info, 1, "out", s.output_size(), false);
+  int32_t* argmax = int32_array(info, 2, "argmax", s.output_size());
+  run_kernel(info.Env(), [&] { adn::max_pool2d_forward(s, x, y, argmax); });
+  return info.Env().Undefined();
+}
+
+Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto d = int_dims(info, 3, 3, 1);
+  const int64_t planes = d[0], in_plane = d[1], out_plane = d[2];
+  check_elements(env, double(planes) * double(in_plane));
+  check_elements(env, double(planes) * double(out_plane));
+  const float* gy = float_array(info, 0, "gradOut", planes * out_plane, false);
+  const int32_t* argmax = int32_array(info, 1, "argmax", planes * out_plane);
+  float* gx = float_array(info, 2, "gradInput", planes * in_plane, false);
+  // The kernel checks each argmax against the plane before writing through it.
+  run_kernel(env, [&] { adn::max_pool2d_backward(planes, in_plane, out_plane, gy, argmax, gx); });
+  return env.Undefined();
+}
+
+Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
+  const adn::Pool2dShape s = pool_shape(info, 2);
+  const float* x = float_array(info, 0, "x", s.input_size(), false);
+  float* y = float_array(info, 1, "out", s.output_size(), false);
+  run_kernel(info.Env(), [&] { adn::avg_pool2d_forward(s, x, y); });
+  return info.Env().Undefined();
+}
+
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+  const adn::Pool2dShape s = pool_shape(info, 2);
+  const float* gy = float_array(info, 0, "gradOut", s.output_size(), false);
+  float* gx = float_array(info, 1, "gradInput", s.input_size(), false);
+  run_kernel(info.Env(), [&] { adn::avg_pool2d_backward(s, gy, gx); });
+  return info.Env().Undefined();
+}
+
+Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto d = int_dims(info, 3, 2, 1);
+  const int64_t n = d[0], k = d[1];
+  check_elements(env, double(n) * double(k));
+  const float* logits = float_array(info, 0, "logits", n * k, false);
+  const int32_t* labels = int32_array(info, 1, "labels", n);
+  float* grad = float_array(info, 2, "gradLogits", n * k, true);
+  // Checked here for the message; the kernel checks again before reading.
+  for (int64_t r = 0; r < n; ++r)
+    if (labels[r] < 0 || labels[r] >= k)
+      throw_shape(env, "Expected class labels in [0, " + std::to_string(k) +
+                           ") for labels but received " + std::to_string(labels[r]) +
+                           " at index " + std::to_string(r));
+  adn::LossResult r{};
+  run_kernel(env, [&] { r = adn::softmax_cross_entropy(n, k, logits, labels, grad); });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("loss", Napi::Number::New(env, r.loss));
+  out.Set("correct", Napi::Number::New(env, double(r.correct)));
+  return out;
+}
+
+Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t n = float_length(info, 0, "param");
+  float* param = float_array(info, 0, "param", n, false);
+  const float* grad = float_array(info, 1, "grad", n, false);
+  float* buf = float_array(info, 2, "momentumBuffer", n, true);
+  const double lr = number(info, 3, "lr");
+  const double momentum = number(info, 4, "momentum");
+  const double dampening = number(info, 5, "dampening");
+  const double weight_decay = number(info, 6, "weightDecay");
+  const bool nesterov = flag(info, 7, "nesterov");
+  const bool first_step = flag(info, 8, "firstStep");
+  if (momentum != 0.0 && !buf)
+    throw_type(env, "Expected a Float32Array for momentumBuffer (momentum is not 0) but received " + received(info[2]));
+  run_kernel(env, [&] {
+    adn::sgd_update(n, param, grad, buf, lr, momentum, dampening, weight_decay, nesterov,
+                    first_step);
+  });
+  return env.Undefined();
+}
+
+}  // namespace adn_binding

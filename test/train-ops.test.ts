@@ -1,0 +1,559 @@
+// Training operations against independent float64 implementations written
+// here as direct loops, gradients against finite differences of those
+// float64 forwards, and the argument errors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendInfo, setNumThreads } from '../lib/backend';
+import { native } from '../lib/native';
+import { Tensor } from '../lib/tensor';
+import {
+  add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
+  maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
+} from '../lib/train-ops';
+
+// ---- Helpers ----------------------------------------------------------------
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(20260426);
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function uniform(n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * random();
+  return a;
+}
+const randTensor = (shape: number[], lo = -1, hi = 1): Tensor => new Tensor(uniform(size(shape), lo, hi), shape);
+
+/** |got - want| <= atol + rtol * |want| everywhere; reports the first miss. */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol = 0, what = ''): void {
+  expect(got.length, `${what} length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= atol + rtol * Math.abs(want[i]))) {
+      expect.fail(`${what}[${i}]: got ${got[i]}, want ${want[i]} (|diff| ${d})`);
+    }
+  }
+}
+
+/** Central differences of f with respect to every element of v (changed in place, then restored). */
+function numericGrad(f: () => number, v: Float64Array, h = 1e-6): Float64Array {
+  const g = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const keep = v[i];
+    v[i] = keep + h;
+    const up = f();
+    v[i] = keep - h;
+    const down = f();
+    v[i] = keep;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+function expectError(fn: () => unknown, Ctor: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string, message?: string | RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'an error').toBeInstanceOf(Ctor);
+  expect((caught as { code?: string }).code).toBe(code);
+  if (typeof message === 'string') expect((caught as Error).message).toBe(message);
+  else if (message) expect((caught as Error).message).toMatch(message);
+}
+
+// ---- float64 references -------------------------------------------------------
+
+interface BnRef {
+  y: Float64Array;
+  mean: Float64Array;
+  invstd: Float64Array;
+}
+
+/** PyTorch batch norm; updates rm / rv when training. */
+function batchNormRef(
+  x: ArrayLike<number>, shape: readonly number[], gamma: ArrayLike<number>, beta: ArrayLike<number>,
+  rm: Float64Array, rv: Float64Array, training: boolean, momentum = 0.1, eps = 1e-5,
+): BnRef {
+  const [n, c] = shape;
+  const hw = shape.length === 4 ? shape[2] * shape[3] : 1;
+  const m = n * hw;
+  const y = new Float64Array(x.length);
+  const mean = new Float64Array(c);
+  const invstd = new Float64Array(c);
+  const at = (i: number, ch: number, q: number): number => (i * c + ch) * hw + q;
+  for (let ch = 0; ch < c; ch++) {
+    let mu: number;
+    let variance: number;
+    if (training) {
+      let s = 0;
+      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) s += x[at(i, ch, q)];
+      mu = s / m;
+      let ss = 0;
+      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) ss += (x[at(i, ch, q)] - mu) ** 2;
+      variance = ss / m;
+      rm[ch] = (1 - momentum) * rm[ch] + momentum * mu;
+      rv[ch] = (1 - momentum) * rv[ch] + momentum * (ss / (m - 1));
+    } else {
+      mu = rm[ch];
+      variance = rv[ch];
+    }
+    mean[ch] = mu;
+    invstd[ch] = 1 / Math.sqrt(variance + eps);
+    for (let i = 0; i < n; i++) {
+      for (let q = 0; q < hw; q++) y[at(i, ch, q)] = (x[at(i, ch, q)] - mu) * invstd[ch] * gamma[ch] + beta[ch];
+    }
+  }
+  return { y, mean, invstd };
+}
+
+interface PoolRef {
+  y: Float64Array;
+  argmax: Int32Array;
+  outShape: number[];
+}
+
+/** Max (PyTorch scan order, -inf padding) and average (count_include_pad) pooling. */
+function poolRef(
+  kind: 'max' | 'avg', x: ArrayLike<number>, shape: readonly number[],
+  k: [number, number], s: [number, number], p: [number, number],
+): PoolRef {
+  const [n, c, h, w] = shape;
+  const ho = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
+  const wo = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
+  const y = new Float64Array(n * c * ho * wo);
+  const argmax = new Int32Array(y.length);
+  for (let plane = 0; plane < n * c; plane++) {
+    for (let i = 0; i < ho; i++) {
+      for (let j = 0; j < wo; j++) {
+        let best = -Infinity;
+        let arg = -1;
+        let sum = 0;
+        for (let u = 0; u < k[0]; u++) {
+          for (let v = 0; v < k[1]; v++) {
+            const ih = i * s[0] - p[0] + u;
+            const iw = j * s[1] - p[1] + v;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+            const val = x[plane * h * w + ih * w + iw];
+            sum += val;
+            if (arg < 0 || val > best || Number.isNaN(val)) {
+              best = val;
+              arg = ih * w + iw;
+            }
+          }
+        }
+        const o = (plane * ho + i) * wo + j;
+        y[o] = kind === 'max' ? best : sum / (k[0] * k[1]);
+        argmax[o] = arg;
+      }
+    }
+  }
+  return { y, argmax, outShape: [n, c, ho, wo] };
+}
+
+function crossEntropyRef(z: ArrayLike<number>, labels: ArrayLike<number>, n: number, k: number): { loss: number; correct: number; grad: Float64Array } {
+  let loss = 0;
+  let correct = 0;
+  const grad = new Float64Array(n * k);
+  for (let r = 0; r < n; r++) {
+    let top = 0;
+    for (let j = 1; j < k; j++) if (z[r * k + j] > z[r * k + top]) top = j;
+    const zmax = z[r * k + top];
+    let total = 0;
+    for (let j = 0; j < k; j++) total += Math.exp(z[r * k + j] - zmax);
+    loss += zmax + Math.log(total) - z[r * k + labels[r]];
+    if (top === labels[r]) correct++;
+    for (let j = 0; j < k; j++) grad[r * k + j] = (Math.exp(z[r * k + j] - zmax) / total - (j === labels[r] ? 1 : 0)) / n;
+  }
+  return { loss: loss / n, correct, grad };
+}
+
+// ---- Tests ----------------------------------------------------------------------
+
+let threadsBefore = 1;
+beforeAll(() => {
+  threadsBefore = backendInfo().threads;
+});
+afterAll(() => setNumThreads(threadsBefore));
+
+describe('batchNorm', () => {
+  for (const shape of [[4, 3, 5, 6], [16, 7], [2, 16, 32, 32], [1, 2, 3, 1]]) {
+    it(`matches PyTorch semantics in training and eval for ${JSON.stringify(shape)}`, () => {
+      const c = shape[1];
+      const x = randTensor(shape, 1, 4); // mean far from 0: tests the variance's accuracy
+      const weight = randTensor([c], 0.5, 1.5);
+      const bias = randTensor([c]);
+      const rm = randTensor([c]);
+      const rv = randTensor([c], 0.5, 2);
+      const rmRef = Float64Array.from(rm.data);
+      const rvRef = Float64Array.from(rv.data);
+      for (let step = 0; step < 3; step++) {
+        const want = batchNormRef(x.data, shape, weight.data, bias.data, rmRef, rvRef, true);
+        const got = batchNorm(x, weight, bias, rm, rv, { training: true });
+        expect(got.y.shape).toEqual(shape);
+        expectClose(got.y.data, want.y, 2e-5, 1e-5, 'y');
+        expectClose(got.saveMean, want.mean, 1e-6, 1e-6, 'saveMean');
+        expectClose(got.saveInvStd, want.invstd, 1e-6, 1e-5, 'saveInvStd');
+        expectClose(rm.data, rmRef, 1e-6, 1e-6, 'runningMean');
+        expectClose(rv.data, rvRef, 1e-6, 1e-6, 'runningVar');
+      }
+      const rmBefore = rm.data.slice();
+      const rvBefore = rv.data.slice();
+      const want = batchNormRef(x.data, shape, weight.data, bias.data, rmRef, rvRef, false);
+      const got = batchNorm(x, weight, bias, rm, rv, { training: false });
+      expectClose(got.y.data, want.y, 2e-5, 1e-5, 'eval y');
+      expect(rm.data).toEqual(rmBefore);
+      expect(rv.data).toEqual(rvBefore);
+    });
+  }
+
+  it('honours momentum and eps', () => {
+    const shape = [3, 2, 2, 2];
+    const x = randTensor(shape);
+    const w = randTensor([2]);
+    const b = randTensor([2]);
+    const rm = new Tensor(new Float32Array(2), [2]);
+    const rv = new Tensor(new Float32Array([1, 1]), [2]);
+    const rmRef = new Float64Array(2);
+    const rvRef = new Float64Array([1, 1]);
+    const want = batchNormRef(x.data, shape, w.data, b.data, rmRef, rvRef, true, 0.7, 0.5);
+    const got = batchNorm(x, w, b, rm, rv, { training: true, momentum: 0.7, eps: 0.5 });
+    expectClose(got.y.data, want.y, 1e-5, 1e-5, 'y');
+    expectClose(rv.data, rvRef, 1e-6, 1e-6, 'runningVar');
+  });
+
+  for (const shape of [[3, 2, 2, 3], [5, 3]]) {
+    it(`backward matches finite differences for ${JSON.stringify(shape)}`, () => {
+      const c = shape[1];
+      const x = randTensor(shape, -2, 2);
+      const weight = randTensor([c], 0.5, 1.5);
+      const bias = randTensor([c]);
+      const r = uniform(size(shape)); // loss = sum(y * r), so gradOut = r
+      const fwd = batchNorm(x, weight, bias, randTensor([c]), randTensor([c], 0.5, 1), { training: true });
+      const g = batchNormBackward(x, weight, new Tensor(r, shape), fwd.saveMean, fwd.saveInvStd);
+      const x64 = Float64Array.from(x.data);
+      const w64 = Float64Array.from(weight.data);
+      const b64 = Float64Array.from(bias.data);
+      const loss = (): number =>
+        dot(batchNormRef(x64, shape, w64, b64, new Float64Array(c), new Float64Array(c), true).y, r);
+      expectClose(g.gradInput.data, numericGrad(loss, x64), 1e-4, 1e-3, 'gradInput');
+      expectClose(g.gradWeight.data, numericGrad(loss, w64), 1e-4, 1e-3, 'gradWeight');
+      expectClose(g.gradBias.data, numericGrad(loss, b64), 1e-4, 1e-3, 'gradBias');
+      expect(g.gradInput.shape).toEqual(shape);
+      expect(g.gradWeight.shape).toEqual([c]);
+    });
+  }
+
+  it('gives bitwise the same results for any thread count', () => {
+    const shape = [8, 16, 16, 16];
+    const x = randTensor(shape);
+    const gy = randTensor(shape);
+    const p = [randTensor([16]), randTensor([16])] as const;
+    const run = (threads: number): Float32Array[] => {
+      setNumThreads(threads);
+      const f = batchNorm(x, p[0], p[1], randTensor([16]), randTensor([16], 0.5, 1), { training: true });
+      const g = batchNormBackward(x, p[0], gy, f.saveMean, f.saveInvStd);
+      return [f.y.data, f.saveInvStd, g.gradInput.data, g.gradWeight.data];
+    };
+    const one = run(1);
+    const three = run(3);
+    for (let i = 0; i < one.length; i++) expect(Buffer.from(three[i].buffer).equals(Buffer.from(one[i].buffer))).toBe(true);
+    setNumThreads(threadsBefore);
+  });
+});
+
+describe('relu and add', () => {
+  it('match direct loops', () => {
+    const x = randTensor([3, 4, 5, 7]);
+    const y = relu(x);
+    expect(Array.from(y.data)).toEqual(Array.from(x.data, (v) => Math.max(v, 0)));
+    const b = randTensor([3, 4, 5, 7]);
+    expect(Array.from(add(x, b).data)).toEqual(Array.from(x.data, (v, i) => Math.fround(v + b.data[i])));
+    expect(relu(new Tensor(new Float32Array([NaN, -1, 2]), [3])).data[0]).toBeNaN();
+    // The threaded path: enough elements to split across the pool.
+    const big = randTensor([200_000]);
+    expect(Array.from(relu(big).data)).toEqual(Array.from(big.data, (v) => Math.max(v, 0)));
+  });
+
+  it('relu backward matches finite differences', () => {
+    // Stay away from the kink at 0.
+    const x = new Tensor(Float32Array.from(uniform(60), (v) => (v < 0 ? v - 0.1 : v + 0.1)), [3, 20]);
+    const r = uniform(60);
+    const g = reluBackward(relu(x), new Tensor(r, [3, 20]));
+    const x64 = Float64Array.from(x.data);
+    const fd = numericGrad(() => dot(Array.from(x64, (v) => Math.max(v, 0)), r), x64);
+    expectClose(g.data, fd, 1e-6, 1e-6, 'gradInput');
+  });
+});
+
+describe('pooling', () => {
+  const cases: { shape: number[]; k: [number, number]; s?: [number, number]; p?: [number, number] }[] = [
+    { shape: [2, 3, 8, 8], k: [2, 2] },
+    { shape: [2, 2, 7, 9], k: [3, 3], s: [2, 2], p: [1, 1] },
+    { shape: [1, 3, 6, 5], k: [3, 2], s: [1, 3], p: [1, 1] },
+    { shape: [2, 1, 5, 5], k: [2, 2], s: [3, 3], p: [1, 0] },
+    { shape: [4, 16, 32, 32], k: [3, 3], s: [2, 2], p: [1, 1] },
+  ];
+  for (const { shape, k, s = k, p = [0, 0] } of cases) {
+    const name = `${JSON.stringify(shape)} kernel ${k} stride ${s} padding ${p}`;
+    const opts = { kernelSize: k, stride: s, padding: p };
+
+    it(`max pool forward and backward: ${name}`, () => {
+      const x = randTensor(shape, -3, 3);
+      const want = poolRef('max', x.data, shape, k, s, p);
+      const got = maxPool2d(x, opts);
+      expect(got.y.shape).toEqual(want.outShape);
+      expect(Array.from(got.y.data)).toEqual(Array.from(want.y));
+      expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
+      if (size(shape) > 5000) return; // finite differences on the small cases only
+      const r = uniform(want.y.length);
+      const gx = maxPool2dBackward(new Tensor(r, want.outShape), got.argmax, shape);
+      const x64 = Float64Array.from(x.data);
+      const fd = numericGrad(() => dot(poolRef('max', x64, shape, k, s, p).y, r), x64);
+      expectClose(gx.data, fd, 1e-6, 1e-6, 'max pool gradInput');
+    });
+
+    it(`avg pool forward and backward: ${name}`, () => {
+      const x = randTensor(shape, -3, 3);
+      const want = poolRef('avg', x.data, shape, k, s, p);
+      const got = avgPool2d(x, opts);
+      expect(got.shape).toEqual(want.outShape);
+      expectClose(got.data, want.y, 1e-6, 1e-6, 'avg pool y');
+      const r = uniform(want.y.length);
+      const gx = avgPool2dBackward(new Tensor(r, want.outShape), shape, opts);
+      if (size(shape) > 5000) return;
+      const x64 = Float64Array.from(x.data);
+      const fd = numericGrad(() => dot(poolRef('avg', x64, shape, k, s, p).y, r), x64);
+      expectClose(gx.data, fd, 1e-6, 1e-5, 'avg pool gradInput');
+    });
+  }
+
+  it('max pool takes the first of tied maxima and defaults stride to the kernel', () => {
+    const x = new Tensor(new Float32Array([1, 5, 5, 2, 0, 5, 3, 3, 7, 7, 7, 7, 1, 1, 1, 1]), [1, 1, 4, 4]);
+    const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
+    expect(Array.from(y.data)).toEqual([5, 5, 7, 7]);
+    expect(Array.from(argmax)).toEqual([1, 2, 8, 10]);
+    const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 4, 4]);
+    expect(Array.from(gx.data)).toEqual([0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
+  });
+
+  it('max pool gradient accumulates where overlapping windows share a maximum', () => {
+    const x = new Tensor(new Float32Array([0, 0, 0, 0, 9, 0, 0, 0, 0]), [1, 1, 3, 3]);
+    const { argmax } = maxPool2d(x, { kernelSize: 2, stride: 1 });
+    expect(Array.from(argmax)).toEqual([4, 4, 4, 4]);
+    const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 3, 3]);
+    expect(gx.data[4]).toBe(10);
+  });
+
+  it('global average pool is the mean over H and W', () => {
+    const shape = [3, 5, 8, 8];
+    const x = randTensor(shape);
+    const y = globalAvgPool(x);
+    expect(y.shape).toEqual([3, 5]);
+    const want = new Float64Array(15);
+    for (let i = 0; i < 15; i++) for (let q = 0; q < 64; q++) want[i] += x.data[i * 64 + q] / 64;
+    expectClose(y.data, want, 1e-6, 1e-6, 'global pool');
+    const gy = randTensor([3, 5]);
+    const gx = globalAvgPoolBackward(gy, shape);
+    expect(gx.shape).toEqual(shape);
+    expectClose(gx.data, Array.from(gx.data, (_, i) => gy.data[Math.floor(i / 64)] / 64), 1e-7, 1e-6, 'global pool gradient');
+  });
+});
+
+describe('softmaxCrossEntropy', () => {
+  for (const [n, k] of [[1, 1], [7, 3], [256, 10], [3000, 20]]) {
+    it(`matches the float64 loss, accuracy and gradient for N=${n} K=${k}`, () => {
+      const logits = randTensor([n, k], -4, 4);
+      const labels = Int32Array.from({ length: n }, () => Math.floor(random() * k));
+      const want = crossEntropyRef(logits.data, labels, n, k);
+      const got = softmaxCrossEntropy(logits, labels);
+      expect(got.loss).toBeCloseTo(want.loss, 9);
+      expect(got.correct).toBe(want.correct);
+      expect(got.gradLogits?.shape).toEqual([n, k]);
+      expectClose(got.gradLogits!.data, want.grad, 1e-8, 1e-6, 'gradLogits');
+      const noGrad = softmaxCrossEntropy(logits, labels, { grad: false });
+      expect(noGrad).toEqual({ loss: got.loss, correct: got.correct });
+    });
+  }
+
+  it('gradient matches finite differences', () => {
+    const logits = randTensor([4, 5], -3, 3);
+    const labels = new Int32Array([0, 4, 2, 2]);
+    const z = Float64Array.from(logits.data);
+    const fd = numericGrad(() => crossEntropyRef(z, labels, 4, 5).loss, z);
+    expectClose(softmaxCrossEntropy(logits, labels).gradLogits!.data, fd, 1e-7, 1e-4, 'gradLogits');
+  });
+
+  it('stays finite for huge logits and counts the first maximum on ties', () => {
+    const logits = new Tensor(new Float32Array([1e4, -1e4, 3e4, 3e4]), [2, 2]);
+    const got = softmaxCrossEntropy(logits, new Int32Array([1, 1]));
+    expect(got.loss).toBeCloseTo(1e4 + Math.log(2) / 2, 6);
+    expect(got.correct).toBe(0);
+    expect(Array.from(got.gradLogits!.data)).toEqual([0.5, -0.5, 0.25, -0.25]);
+  });
+});
+
+describe('sgdUpdate', () => {
+  const variants = [
+    { lr: 0.1, momentum: 0, weightDecay: 0, nesterov: false },
+    { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false },
+    { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true },
+    { lr: 0.2, momentum: 0.5, dampening: 0.3, weightDecay: 0, nesterov: false },
+  ];
+  for (const v of variants) {
+    it(`follows torch.optim.SGD over several steps: ${JSON.stringify(v)}`, () => {
+      const n = 70_001; // large enough for the threaded path
+      const param = uniform(n);
+      const buf = new Float32Array(n);
+      const p64 = Float64Array.from(param);
+      const b64 = new Float64Array(n);
+      for (let step = 0; step < 5; step++) {
+        const grad = uniform(n);
+        sgdUpdate(param, grad, buf, { ...v, firstStep: step === 0 });
+        const damp = v.dampening ?? 0;
+        for (let i = 0; i < n; i++) {
+          let d = grad[i] + v.weightDecay * p64[i];
+          if (v.momentum !== 0) {
+            b64[i] = step === 0 ? d : v.momentum * b64[i] + (1 - damp) * d;
+            d = v.nesterov ? d + v.momentum * b64[i] : b64[i];
+          }
+          p64[i] -= v.lr * d;
+        }
+      }
+      expectClose(param, p64, 1e-6, 1e-5, 'param');
+      if (v.momentum !== 0) expectClose(buf, b64, 1e-6, 1e-5, 'momentum buffer');
+    });
+  }
+
+  it('ignores an empty momentum buffer without momentum', () => {
+    const param = new Float32Array([1, 2]);
+    sgdUpdate(param, new Float32Array([1, 1]), new Float32Array(0), {
+      lr: 0.5, momentum: 0, weightDecay: 0, nesterov: false, firstStep: true,
+    });
+    expect(Array.from(param)).toEqual([0.5, 1.5]);
+  });
+});
+
+describe('argument errors', () => {
+  const x = randTensor([2, 3, 4, 4]);
+  const c3 = (): Tensor => randTensor([3]);
+
+  it('batchNorm', () => {
+    expectError(() => batchNorm(x.data as never, c3(), c3(), c3(), c3(), { training: true }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor of shape [N, C, H, W] or [N, C] for x but received Float32Array of length 96');
+    expectError(() => batchNorm(randTensor([2, 3, 4]), c3(), c3(), c3(), c3(), { training: true }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected a rank-2 or 4 tensor [N, C, H, W] or [N, C] for x but received shape [2, 3, 4]');
+    expectError(() => batchNorm(x, randTensor([4]), c3(), c3(), c3(), { training: true }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [3] (one value per channel of x) for weight but received shape [4]');
+    expectError(() => batchNorm(x, c3(), c3(), c3(), c3(), {} as never), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a boolean for opts.training but received undefined');
+    expectError(() => batchNorm(x, c3(), c3(), c3(), c3(), { training: true, momentum: 1.5 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a number in [0, 1] for opts.momentum but received 1.5');
+    expectError(() => batchNorm(x, c3(), c3(), c3(), c3(), { training: true, eps: 0 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a finite number > 0 for opts.eps but received 0');
+    expectError(() => batchNorm(randTensor([1, 3]), c3(), c3(), c3(), c3(), { training: true }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected more than 1 value per channel when training for x but received shape [1, 3]');
+    // Eval on a single example is fine.
+    expect(batchNorm(randTensor([1, 3]), c3(), c3(), c3(), randTensor([3], 0.5, 1), { training: false }).y.shape).toEqual([1, 3]);
+    const f = batchNorm(x, c3(), c3(), c3(), c3(), { training: true });
+    expectError(() => batchNormBackward(x, c3(), randTensor([2, 3, 4, 5]), f.saveMean, f.saveInvStd), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [2, 3, 4, 4] (the shape of x) for gradOut but received shape [2, 3, 4, 5]');
+    expectError(() => batchNormBackward(x, c3(), x, new Float32Array(2), f.saveInvStd), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 3 elements (one per channel, from batchNorm) for saveMean but received 2 elements');
+  });
+
+  it('pooling', () => {
+    expectError(() => maxPool2d(x, {} as never), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an integer >= 1 or a pair of them for opts.kernelSize but received undefined');
+    expectError(() => maxPool2d(x, { kernelSize: 2, padding: 2 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected at most half the kernel size [2, 2] for opts.padding but received 2');
+    expectError(() => avgPool2d(x, { kernelSize: 5 }), RangeError, 'ERR_ADDERNET_SHAPE',
+      /^Expected an input at least as large as the kernel after padding \(output size >= 1\) for x but received input \[2, 3, 4, 4\]/);
+    expectError(() => maxPool2d(x, { kernelSize: [2, 0] }), RangeError, 'ERR_ADDERNET_OPTION');
+    const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
+    expectError(() => maxPool2dBackward(y, argmax.subarray(1), x.shape), RangeError, 'ERR_ADDERNET_SIZE');
+    expectError(() => maxPool2dBackward(y, argmax, [2, 4, 4, 4]), RangeError, 'ERR_ADDERNET_SHAPE');
+    expectError(() => maxPool2dBackward(y, argmax, [2, 3, 4]), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an array of 4 integers >= 1 ([N, C, H, W]) for inputShape but received [2, 3, 4]');
+    // An argmax from a larger input: caught natively before any write.
+    expectError(() => maxPool2dBackward(y, argmax, [2, 3, 2, 2]), RangeError, 'ERR_ADDERNET_SHAPE', /outside the 4-element input plane/);
+    expectError(() => avgPool2dBackward(y, [2, 3, 6, 6], { kernelSize: 2 }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [2, 3, 3, 3] (the pooled output) for gradOut but received shape [2, 3, 2, 2]');
+    expectError(() => globalAvgPoolBackward(randTensor([2, 4]), x.shape), RangeError, 'ERR_ADDERNET_SHAPE');
+  });
+
+  it('softmaxCrossEntropy', () => {
+    const z = randTensor([2, 10]);
+    expectError(() => softmaxCrossEntropy(z, new Int32Array([3, 10])), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected class labels in [0, 10) for labels but received 10 at index 1');
+    expectError(() => softmaxCrossEntropy(z, new Int32Array([-1, 0])), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected class labels in [0, 10) for labels but received -1 at index 0');
+    expectError(() => softmaxCrossEntropy(z, new Float32Array([1, 2]) as never), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an Int32Array of length 2 for labels but received Float32Array of length 2');
+    expectError(() => softmaxCrossEntropy(z, new Int32Array(3)), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 2 elements (one per row of logits) for labels but received 3 elements');
+    expectError(() => softmaxCrossEntropy(randTensor([2, 2, 5]), new Int32Array(2)), RangeError, 'ERR_ADDERNET_SHAPE');
+    expectError(() => softmaxCrossEntropy(z, new Int32Array(2), { grad: 1 as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a boolean for opts.grad but received 1');
+  });
+
+  it('sgdUpdate, relu, add', () => {
+    const p = new Float32Array(4);
+    const base = { lr: 0.1, momentum: 0.9, weightDecay: 0, nesterov: false, firstStep: true };
+    expectError(() => sgdUpdate(p, new Float32Array(3), new Float32Array(4), base), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 4 elements (the length of param) for grad but received 3 elements');
+    expectError(() => sgdUpdate(p, p.slice(), new Float32Array(0), base), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 4 elements (the length of param) for momentumBuffer but received 0 elements');
+    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, lr: -1 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a finite number >= 0 for opts.lr but received -1');
+    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, momentum: 0, nesterov: true }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected momentum > 0 and dampening 0 with Nesterov momentum for opts.nesterov but received momentum 0, dampening 0');
+    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, firstStep: undefined as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a boolean for opts.firstStep but received undefined');
+    expectError(() => relu([1, 2] as never), TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Tensor for x but received [1, 2]');
+    expectError(() => add(x, randTensor([2, 3, 4, 5])), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [2, 3, 4, 4] (the shape of a) for b but received shape [2, 3, 4, 5]');
+    expectError(() => reluBackward(x, randTensor([96])), RangeError, 'ERR_ADDERNET_SHAPE');
+  });
+
+  it('the binding re-checks every length, whatever JS passes', () => {
+    const f = (n: number): Float32Array => new Float32Array(n);
+    expectError(() => native.batchNormForward(f(24), f(3), f(3), f(3), f(3), f(23), f(3), f(3), [2, 3, 4], true, 0.1, 1e-5),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 24 elements for out but received 23');
+    expectError(() => native.batchNormBackward(f(24), f(3), f(24), f(3), f(2), null, null, null, [2, 3, 4]),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 3 elements for saveInvStd but received 2');
+    expectError(() => native.maxPool2dForward(f(16), f(4), new Int32Array(3), [1, 1, 4, 4, 2, 2, 2, 2, 0, 0]),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for argmax but received 3');
+    expectError(() => native.avgPool2dForward(f(16), f(4), [1, 1, 4, 4, 2, 2, 2, 2, 2, 0]),
+      RangeError, 'ERR_ADDERNET_SHAPE', 'Invalid pooling geometry: padding must be at most half the kernel size');
+    expectError(() => native.maxPool2dBackward(f(4), new Int32Array([0, 1, 2, 99]), f(16), [1, 16, 4]),
+      RangeError, 'ERR_ADDERNET_SHAPE', /argmax 99 at index 3 is outside the 16-element input plane/);
+    expectError(() => native.softmaxCrossEntropy(f(20), new Int32Array(2), f(19), [2, 10]),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 20 elements for gradLogits but received 19');
+    expectError(() => native.sgdUpdate(f(4), f(4), null, 0.1, 0.9, 0, 0, false, true),
+      TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Float32Array for momentumBuffer (momentum is not 0) but received null');
+    expectError(() => native.softmaxCrossEntropy(f(20), new Float32Array(2) as never, null, [2, 10]),
+      TypeError, 'ERR_ADDERNET_TYPE', 'Expected an Int32Array for labels but received Float32Array');
+    expectError(() => native.reluForward([1, 2] as never, f(2)), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Float32Array for x but received an array');
+    expectError(() => native.reluForward(f(4), f(5)), RangeError, 'ERR_ADDERNET_SIZE');
+    expectError(() => native.add(f(4), f(3), f(4)), RangeError, 'ERR_ADDERNET_SIZE');
+    expectError(() => native.batchNormForward(f(1), f(1), f(1), f(1), f(1), f(1), f(1), f(1), [1, 1, 1e16] as never, true, 0.1, 1e-5),
+      TypeError, 'ERR_ADDERNET_TYPE', 'Expected an array of 3 integers >= 1 for dims');
+  });
+});
