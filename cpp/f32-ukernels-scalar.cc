@@ -30,12 +30,17 @@ void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c, boo
 
 void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,
                         size_t x_stride, float* c) {
-  float acc[MR][NR] = {};
+  float acc[MR][NR] = {}, xt[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) xt[m][n] = x[m * x_stride + n];
   for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) {
-        float d = a[m] - x[m * x_stride + n];
-        acc[m][n] += std::min(1.0f, std::max(-1.0f, d)) * b[n];
+        // Branch-free clamp (compiles to min/max): the signs are random.
+        float d = a[m] - xt[m][n];
+        d = d < -1.0f ? -1.0f : d;
+        d = d > 1.0f ? 1.0f : d;
+        acc[m][n] += d * b[n];
       }
   std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
 }
