@@ -18,6 +18,7 @@ export function saveModel(model: Model, path: string): void {
 }
 
 export function loadModel(path: string): Model {
+  if (typeof path !== 'string' || path.length === 0) throw typeError('path', 'a checkpoint file path', path);
   const file = readSafetensors(path);
   const raw = file.metadata.config;
   if (file.metadata.format !== FORMAT || !raw) {
@@ -29,5 +30,14 @@ export function loadModel(path: string): Model {
   } catch {
     throw rangeError('ERR_ADDERNET_FORMAT', path, 'valid JSON in the config metadata', 'unparseable text');
   }
-  return Model.fromConfig(config).loadStateDict(file);
+  let elements = 0;
+  for (const t of file.values()) elements += t.data.length;
+  try {
+    return Model.fromConfig(config, elements).loadStateDict(file, path);
+  } catch (err) {
+    // Whatever is wrong with the architecture or tensors, say which file.
+    const e = err as Error & { code?: string };
+    if (e.message.includes(path)) throw err;
+    throw rangeError('ERR_ADDERNET_FORMAT', path, 'a loadable addernet checkpoint', e.message);
+  }
 }

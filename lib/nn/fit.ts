@@ -71,6 +71,13 @@ export interface Evaluation {
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** fit() and evaluate() switch the model's mode and yield between batches: one at a time per model. */
+function checkIdle(model: Model, what: string): void {
+  if (model.busy) {
+    throw Object.assign(new Error(`addernet: cannot start ${what}() while fit() or evaluate() runs on this model (one fit per model at a time)`), { code: 'ERR_ADDERNET_BUSY' });
+  }
+}
+
 function checkModelData(model: unknown, data: unknown, argument: string): Dataset {
   if (!(model instanceof Model)) throw typeError('model', 'a Model', model);
   const ds = checkDataset(data, argument);
@@ -90,9 +97,7 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
   const seed = options.seed ?? 0;
   const schedule = options.schedule ?? 'cosine';
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', options.signal);
-  if (model.busy) {
-    throw Object.assign(new Error('addernet: fit() is already running on this model; one fit per model at a time'), { code: 'ERR_ADDERNET_BUSY' });
-  }
+  checkIdle(model, 'fit');
   const optimizer = new SGD(model.parameters(), {
     lr: baseLr,
     momentum: options.momentum ?? 0.9,
@@ -113,7 +118,9 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       let correct = 0;
       let count = 0;
       let batch = 0;
-      for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, augment: options.augment })) {
+      // A final batch of one example cannot train BatchNorm (as in PyTorch): skip it.
+      const dropLast = datasetSize(data) % batchSize === 1;
+      for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         options.signal?.throwIfAborted();
         const logits = model.forward(x);
         const r = softmaxCrossEntropy(logits, y);
@@ -170,7 +177,14 @@ async function evaluateDataset(model: Model, data: Dataset, batchSize: number, s
 /** Mean loss and accuracy in eval mode. */
 export async function evaluate(model: Model, data: Dataset, options: { batchSize?: number } = {}): Promise<Evaluation> {
   const ds = checkModelData(model, data, 'data');
-  return evaluateDataset(model, ds, checkInteger(options.batchSize ?? 256, 'batchSize', 1));
+  const batchSize = checkInteger(options.batchSize ?? 256, 'batchSize', 1);
+  checkIdle(model, 'evaluate');
+  model.busy = true;
+  try {
+    return await evaluateDataset(model, ds, batchSize);
+  } finally {
+    model.busy = false;
+  }
 }
 
 

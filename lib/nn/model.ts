@@ -31,7 +31,7 @@ type StateSource = string | Map<string, Tensor | SafetensorsTensor> | Record<str
 const NUM_BATCHES = '.num_batches_tracked';
 
 export class Model {
-  /** Bumped on every weight change, so the predict worker knows to resync. */
+  /** Bumped when weights are loaded; see stateVersion(). */
   version = 0;
   /** Set while fit() runs: one fit per model at a time. */
   busy = false;
@@ -42,11 +42,12 @@ export class Model {
     readonly info: ModelInfo,
   ) {}
 
-  static fromConfig(config: ModelConfig): Model {
+  /** maxElements: see moduleFromConfig (limits what a hostile config can allocate). */
+  static fromConfig(config: ModelConfig, maxElements = Infinity): Model {
     if (!config || typeof config !== 'object' || !config.info || !config.net) {
       throw typeError('config', 'a model config { info, net }', config);
     }
-    return new Model(moduleFromConfig(config.net), config.info);
+    return new Model(moduleFromConfig(config.net, maxElements), config.info);
   }
 
   config(): ModelConfig {
@@ -84,6 +85,18 @@ export class Model {
     return this.net.parameters();
   }
 
+  /**
+   * Changes whenever any weight or running statistic may have changed:
+   * loads, optimizer steps (Parameter.version) and training-mode forwards
+   * (BatchNorm batch counters).
+   */
+  stateVersion(): number {
+    let v = this.version;
+    for (const p of this.net.parameters()) v += p.version;
+    for (const count of Object.values(this.batchCounters())) v += count;
+    return v;
+  }
+
   /** Parameters and buffers (running statistics) by their reference names; live tensors, not copies. */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
@@ -106,12 +119,15 @@ export class Model {
    * carry DataParallel's `module.` prefix. Every parameter and buffer must be
    * present with the right shape; unknown names are an error.
    */
-  loadStateDict(source: StateSource): this {
+  loadStateDict(source: StateSource, sourceName?: string): this {
     const entries = readStateSource(source);
     const own = this.stateDict();
     const counters = this.batchCounters();
-    const where = typeof source === 'string' ? ` in ${source}` : '';
+    const label = sourceName ?? (typeof source === 'string' ? source : undefined);
+    const where = label ? ` in ${label}` : '';
     const seen = new Set<string>();
+    const copies: [Float32Array, Float32Array | number[]][] = [];
+    // Validate everything before changing anything: a failed load leaves the model as it was.
     for (const [rawName, value] of entries) {
       const name = rawName.startsWith('module.') ? rawName.slice(7) : rawName;
       if (name in counters) {
@@ -126,13 +142,14 @@ export class Model {
       if (shape.length !== target.shape.length || shape.some((d, i) => d !== target.shape[i])) {
         throw rangeError('ERR_ADDERNET_SHAPE', `"${rawName}"${where}`, `shape ${describe(target.shape)}`, `shape ${describe(shape)}`);
       }
-      target.data.set(valueAsNumbers(value, rawName));
+      copies.push([target.data, valueAsNumbers(value, rawName)]);
       seen.add(name);
     }
     const missing = Object.keys(own).filter((n) => !seen.has(n));
     if (missing.length) {
       throw rangeError('ERR_ADDERNET_FORMAT', 'state dict', `every tensor of this ${this.info.arch} model`, `none for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}${where}`);
     }
+    for (const [target, values] of copies) target.set(values);
     for (const [n, m] of this.net.namedModules()) {
       if ((m instanceof BatchNorm2d || m instanceof BatchNorm1d) && n + NUM_BATCHES in counters) m.numBatchesTracked = counters[n + NUM_BATCHES];
     }
@@ -232,12 +249,13 @@ class Predictor {
 
   run(model: Model, x: Tensor): Promise<Tensor> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.loadedModel !== model || this.loadedVersion !== model.version) {
+    const version = model.stateVersion();
+    if (this.loadedModel !== model || this.loadedVersion !== version) {
       const state: Record<string, Float32Array> = {};
       for (const [n, t] of Object.entries(model.stateDict())) state[n] = t.data.slice();
       this.worker.postMessage({ type: 'load', config: model.config(), state });
       this.loadedModel = model;
-      this.loadedVersion = model.version;
+      this.loadedVersion = version;
     }
     const id = this.nextId++;
     return new Promise<Tensor>((resolve, reject) => {

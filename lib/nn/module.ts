@@ -9,6 +9,8 @@ export type ParameterKind = 'adder' | 'plain';
 
 export class Parameter {
   readonly grad: Float32Array;
+  /** Bumped by every optimizer step, so copies (the predict worker) know to resync. */
+  version = 0;
   constructor(
     public value: Tensor,
     readonly kind: ParameterKind = 'plain',

@@ -58,6 +58,7 @@ export class SGD {
         lr: this.lr, momentum: this.momentum, dampening: this.dampening,
         weightDecay: this.weightDecay, nesterov: this.nesterov, firstStep,
       });
+      p.version += 1;
     });
     this.steps += 1;
   }

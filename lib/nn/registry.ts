@@ -26,11 +26,44 @@ const factories: Record<string, Factory> = {
   ResNet: (a) => new ResNet(a),
 };
 
-export function moduleFromConfig(config: ModuleConfig): Module {
-  const make = config && typeof config === 'object' ? factories[config.type] : undefined;
+/** A lower bound on the parameter elements a config declares (before anything is allocated). */
+function declaredElements(type: string, a: Record<string, unknown>): number {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) ? Number(v[0]) * Number(v[1]) : NaN);
+  switch (type) {
+    case 'Adder2d':
+    case 'Conv2d':
+      return n(a.inChannels) * n(a.outChannels) * n(a.kernelSize) + n(a.outChannels);
+    case 'AdderLinear':
+    case 'Linear':
+      return n(a.inFeatures) * n(a.outFeatures) + n(a.outFeatures);
+    case 'BatchNorm2d':
+    case 'BatchNorm1d':
+      return 4 * n(a.numFeatures);
+    case 'BasicBlock':
+      return 9 * n(a.planes) * (n(a.inPlanes) + n(a.planes));
+    case 'ResNet':
+      return 2 * 9 * 64 * 64 * n(a.depth) + 64 * n(a.numClasses); // stage 3 alone
+    default:
+      return 0;
+  }
+}
+
+/**
+ * Builds a module tree from its config. maxElements (e.g. the float count of
+ * a checkpoint file) rejects configs declaring more parameters than could be
+ * loaded, before any allocation: a hostile file cannot make us allocate.
+ */
+export function moduleFromConfig(config: ModuleConfig, maxElements = Infinity): Module {
+  const type = config && typeof config === 'object' ? config.type : undefined;
+  const make = typeof type === 'string' && Object.hasOwn(factories, type) ? factories[type] : undefined;
   if (!make) {
     throw rangeError('ERR_ADDERNET_FORMAT', 'config.type', `one of ${Object.keys(factories).join(', ')}`, describe(config?.type));
   }
-  const children = Object.fromEntries(Object.entries(config.children ?? {}).map(([n, c]) => [n, moduleFromConfig(c)]));
-  return make(config.args ?? {}, children);
+  const args = (config.args ?? {}) as Record<string, unknown>;
+  const declared = declaredElements(config.type, args);
+  if (!(declared <= maxElements)) {
+    throw rangeError('ERR_ADDERNET_FORMAT', `config of ${config.type}`, `at most ${maxElements} parameter elements (what the file holds)`, `${describe(declared)} declared`);
+  }
+  const children = Object.fromEntries(Object.entries(config.children ?? {}).map(([n, c]) => [n, moduleFromConfig(c, maxElements)]));
+  return make(args, children);
 }

@@ -1,0 +1,124 @@
+// Shared helpers of the training-API tests (nn-layers, models, training,
+// checkpoint, predict): a seeded RNG independent of the library, random
+// tensors, a compiled dist/ for the predict worker, and error matchers.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'vitest';
+import { tensor, type Tensor } from '../lib/index';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
+export const CKPT = path.join(FIXTURES, 'resnet20-adder-cifar10.safetensors');
+export const REF_IO = path.join(FIXTURES, 'resnet20-adder-reference-io.safetensors');
+
+/** mulberry32: a tiny seeded generator, deliberately not the library's Rng. */
+export function makeRng(seed: number) {
+  let s = seed >>> 0;
+  const next = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = (): number => {
+    const u = 1 - next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+  };
+  return {
+    next,
+    normal,
+    uniform: (lo: number, hi: number) => lo + (hi - lo) * next(),
+    int: (n: number) => Math.floor(next() * n),
+    uniformArray: (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * next()),
+    normalArray: (n: number, std = 1) => Float32Array.from({ length: n }, () => std * normal()),
+  };
+}
+export type TestRng = ReturnType<typeof makeRng>;
+
+export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export function randTensor(rng: TestRng, shape: number[], lo = -1, hi = 1): Tensor {
+  return tensor(rng.uniformArray(sizeOf(shape), lo, hi), shape);
+}
+
+export function randnTensor(rng: TestRng, shape: number[], std = 1): Tensor {
+  return tensor(rng.normalArray(sizeOf(shape), std), shape);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Bit-identical typed arrays (fast; vitest's deep equality is slow on large arrays). */
+export function sameBits(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+export function argmaxRows(data: ArrayLike<number>, rows: number, cols: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (data[r * cols + c] > data[r * cols + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
+
+/** Runs fn and returns what it threw (fails the test when it does not throw). */
+export function caught(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected the call to throw');
+}
+
+export async function rejected(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected the promise to reject');
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Model.predict() runs dist/lib/nn/predict-worker.js: compile dist/ when it is
+ * missing or older than the TypeScript sources under lib/.
+ */
+export function ensureDist(): void {
+  const worker = path.join(ROOT, 'dist', 'lib', 'nn', 'predict-worker.js');
+  const built = fs.existsSync(worker) ? fs.statSync(worker).mtimeMs : -1;
+  if (built >= newestMtime(path.join(ROOT, 'lib'))) return;
+  try {
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+  } catch (err) {
+    // tsc still emits on type errors (elsewhere in a work in progress); only a missing worker is fatal.
+    if (!fs.existsSync(worker)) throw err;
+  }
+}

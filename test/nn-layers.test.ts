@@ -1,0 +1,665 @@
+// Backward of every layer (lib/nn/layers.ts).
+//
+// Ordinary layers (Conv2d, Linear, BatchNorm, ReLU, pooling, Flatten,
+// Sequential, the conv BasicBlock) are checked element by element against
+// central finite differences of the layer's own forward, on the scalar
+// L = sum(r * y) for a random projection r (so backward(r) is dL/dx).
+//
+// Adder layers do not use their true derivative: SPEC.md prescribes the
+// full-precision filter gradient and the HardTanh input gradient. Those are
+// computed here in float64 straight from the SPEC formulas, and the adder
+// BasicBlock is checked against a float64 re-implementation built from them.
+import { describe, expect, it } from 'vitest';
+import { nn, tensor, type Tensor } from '../lib/index';
+import type { Module } from '../lib/nn/module';
+import { makeRng, maxAbs, maxAbsDiff, randTensor, sizeOf, type TestRng } from './nn-helpers';
+
+// ---- Finite differences -------------------------------------------------------
+
+interface FdOptions {
+  /** Step of the central difference (default 1e-2; smooth layers in float32 like a large one). */
+  eps?: number;
+  /** |fd - analytic| <= atol + rtol * |analytic| + rounding noise / step (defaults 2e-4 and 2e-3). */
+  atol?: number;
+  rtol?: number;
+  /** Skip the input gradient (a first layer). */
+  noInput?: boolean;
+}
+
+interface FdReport {
+  checked: number;
+  worst: number;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/**
+ * Compares backward() with central differences for every input element and
+ * every parameter element. The actual float32 steps (x + eps rounded) are used
+ * as the denominator, so rounding of the step itself does not count as error,
+ * and the bound includes the float32 rounding noise of the loss divided by the
+ * step. Composites with ReLU or max pooling are only piecewise smooth: a step
+ * can straddle a kink. An element that misses at the first step is retried
+ * with smaller steps (down to eps/64) and counted as a kink; kinks must stay
+ * rare (a wrong backward misses almost everywhere), and an element that misses
+ * at every step while its one-sided differences agree (smooth) fails at once.
+ */
+function fdCheck(mod: Module, x: Tensor, rng: TestRng, opts: FdOptions = {}): FdReport {
+  const { eps = 1e-2, atol = 2e-4, rtol = 2e-3 } = opts;
+  mod.train();
+  const y = mod.forward(x);
+  const r = rng.normalArray(y.size);
+  const gx = mod.backward(tensor(r, y.shape));
+  const analytic = new Map<string, Float32Array>();
+  const targets: [string, Float32Array][] = [];
+  if (!opts.noInput) {
+    expect(gx.shape).toEqual(x.shape);
+    analytic.set('input', gx.data.slice());
+    targets.push(['input', x.data]);
+  }
+  for (const [name, p] of mod.namedParameters()) {
+    analytic.set(name, p.grad.slice());
+    targets.push([name, p.value.data]);
+  }
+  const loss = (): number => dot(mod.forward(x).data, r);
+  const y0 = mod.forward(x).data;
+  const l0 = dot(y0, r);
+  let lossMagnitude = 0;
+  for (let i = 0; i < y0.length; i++) lossMagnitude += Math.abs(y0[i] * r[i]);
+  let checked = 0;
+  let kinks = 0;
+  let worst = 0;
+  const maxKinks = Math.max(3, 0.03 * targets.reduce((a, [, arr]) => a + arr.length, 0));
+  for (const [name, arr] of targets) {
+    const an = analytic.get(name)!;
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i];
+      checked++;
+      let last = '';
+      let smooth = false;
+      for (let h = eps; h >= eps / 64; h /= 4) {
+        arr[i] = v + h;
+        const hp = arr[i] - v;
+        const lp = loss();
+        arr[i] = v - h;
+        const hm = v - arr[i];
+        const lm = loss();
+        arr[i] = v;
+        const fd = (lp - lm) / (hp + hm);
+        const bound = atol + rtol * Math.abs(an[i]) + (2 * 6e-8 * lossMagnitude) / h;
+        const err = Math.abs(fd - an[i]);
+        if (err <= bound) {
+          if (h === eps) worst = Math.max(worst, err / bound);
+          else kinks++;
+          last = '';
+          break;
+        }
+        const fwd = (lp - l0) / hp;
+        const bwd = (l0 - lm) / hm;
+        smooth = Math.abs(fwd - bwd) <= bound;
+        last = `step ${h}: backward ${an[i]}, central difference ${fd} (bound ${bound}), one-sided ${fwd} and ${bwd}`;
+      }
+      if (last) {
+        if (smooth) throw new Error(`${mod.constructor.name}: d/d ${name}[${i}]: mismatch where the loss is smooth (${last})`);
+        kinks++;
+      }
+      if (kinks > maxKinks) throw new Error(`${mod.constructor.name}: more than ${maxKinks} elements miss at the first step; d/d ${name}[${i}]: ${last}`);
+    }
+  }
+  if (process.env.FD_DEBUG) console.log(mod.constructor.name, { checked, kinks, worst });
+  return { checked, worst };
+}
+
+/**
+ * Directional derivative of L = sum(r * y) with respect to the whole input,
+ * along random directions, against backward(r): checks the input gradient with
+ * a signal that sums over every element (sharper than per-element differences
+ * where many small gradients sit near float32 noise). Returns the worst
+ * relative error over `directions` directions. With ReLU kinks the error at a
+ * given step is partly kink crossings (large steps) and partly float32 noise
+ * (small steps), so callers take the best of a few steps: a wrong gradient is
+ * off at every step.
+ */
+function directionalCheck(mod: Module, x: Tensor, rng: TestRng, h: number, directions = 4): number {
+  mod.train();
+  const y = mod.forward(x);
+  const r = rng.normalArray(y.size);
+  const gx = mod.backward(tensor(r, y.shape)).data.slice();
+  const base = x.data.slice();
+  let worst = 0;
+  for (let k = 0; k < directions; k++) {
+    const d = rng.normalArray(x.size);
+    const at = (s: number): number => {
+      for (let i = 0; i < base.length; i++) x.data[i] = base[i] + s * d[i];
+      return dot(mod.forward(x).data, r);
+    };
+    const fd = (at(h) - at(-h)) / (2 * h);
+    x.data.set(base);
+    const an = dot(gx, d);
+    worst = Math.max(worst, Math.abs(fd - an) / Math.max(Math.abs(an), 1e-3));
+  }
+  if (process.env.FD_DEBUG) console.log('directional', mod.constructor.name, worst);
+  return worst;
+}
+
+/** Values spaced at least `gap` apart (in random order): no ties and no kinks crossed by small steps. */
+function distinctTensor(rng: TestRng, shape: number[], gap = 0.05): Tensor {
+  const n = sizeOf(shape);
+  const vals = Float32Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * gap);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [vals[i], vals[j]] = [vals[j], vals[i]];
+  }
+  return tensor(vals, shape);
+}
+
+function randomizeBn(bn: Module, rng: TestRng): void {
+  for (const [name, p] of bn.namedParameters()) {
+    const d = p.value.data;
+    for (let i = 0; i < d.length; i++) d[i] = name.endsWith('weight') ? rng.uniform(0.5, 1.5) : rng.uniform(-0.5, 0.5);
+  }
+}
+
+describe('ordinary layers: backward against central finite differences', () => {
+  it('Conv2d (bias, stride 2, padding 1)', () => {
+    const rng = makeRng(1);
+    const conv = new nn.Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, stride: 2, padding: 1 });
+    const rep = fdCheck(conv, randTensor(rng, [2, 3, 7, 7]), rng);
+    expect(rep.checked).toBe(2 * 3 * 7 * 7 + 4 * 3 * 3 * 3 + 4);
+  });
+
+  it('Conv2d (rectangular kernel, per-axis stride and padding, no bias)', () => {
+    const rng = makeRng(2);
+    const conv = new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: [3, 2], stride: [1, 2], padding: [1, 0], bias: false });
+    expect([...conv.namedParameters()].map(([n]) => n)).toEqual(['weight']);
+    fdCheck(conv, randTensor(rng, [2, 2, 5, 6]), rng);
+  });
+
+  it('Conv2d as a first layer (needsInputGrad false) still gets its weight gradient', () => {
+    const rng = makeRng(3);
+    const conv = new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 });
+    conv.needsInputGrad = false;
+    fdCheck(conv, randTensor(rng, [2, 2, 4, 4]), rng, { noInput: true });
+  });
+
+  it('Linear (with and without bias)', () => {
+    const rng = makeRng(4);
+    fdCheck(new nn.Linear({ inFeatures: 7, outFeatures: 5 }), randTensor(rng, [4, 7]), rng);
+    const noBias = new nn.Linear({ inFeatures: 6, outFeatures: 3, bias: false });
+    expect([...noBias.namedParameters()].map(([n]) => n)).toEqual(['weight']);
+    fdCheck(noBias, randTensor(rng, [3, 6]), rng);
+  });
+
+  it('BatchNorm2d in training mode (batch statistics; weight and bias gradients)', () => {
+    const rng = makeRng(5);
+    const bn = new nn.BatchNorm2d({ numFeatures: 4 });
+    randomizeBn(bn, rng);
+    fdCheck(bn, randTensor(rng, [3, 4, 3, 3], -2, 2), rng, { eps: 1e-2 });
+  });
+
+  it('BatchNorm1d in training mode', () => {
+    const rng = makeRng(6);
+    const bn = new nn.BatchNorm1d({ numFeatures: 5 });
+    randomizeBn(bn, rng);
+    fdCheck(bn, randTensor(rng, [6, 5], -2, 2), rng);
+  });
+
+  it('ReLU (inputs away from the kink)', () => {
+    const rng = makeRng(7);
+    fdCheck(new nn.ReLU(), distinctTensor(rng, [2, 3, 4, 4], 0.05), rng, { eps: 1e-3 });
+  });
+
+  it('MaxPool2d (2x2; and 3x3 stride 2 padding 1)', () => {
+    const rng = makeRng(8);
+    fdCheck(new nn.MaxPool2d({ kernelSize: 2 }), distinctTensor(rng, [2, 3, 6, 6]), rng, { eps: 1e-3 });
+    fdCheck(new nn.MaxPool2d({ kernelSize: 3, stride: 2, padding: 1 }), distinctTensor(rng, [2, 2, 7, 7]), rng, { eps: 1e-3 });
+  });
+
+  it('AvgPool2d (2x2; and 3x3 stride 2 padding 1, padding counted)', () => {
+    const rng = makeRng(9);
+    fdCheck(new nn.AvgPool2d({ kernelSize: 2 }), randTensor(rng, [2, 3, 6, 6]), rng);
+    fdCheck(new nn.AvgPool2d({ kernelSize: 3, stride: 2, padding: 1 }), randTensor(rng, [2, 2, 7, 7]), rng);
+  });
+
+  it('GlobalAvgPool2d', () => {
+    const rng = makeRng(10);
+    const gap = new nn.GlobalAvgPool2d();
+    expect(gap.forward(randTensor(rng, [2, 3, 4, 5])).shape).toEqual([2, 3]);
+    fdCheck(gap, randTensor(rng, [2, 3, 4, 5]), rng);
+  });
+
+  it('Flatten', () => {
+    const rng = makeRng(11);
+    const f = new nn.Flatten();
+    expect(f.forward(randTensor(rng, [2, 3, 2, 2])).shape).toEqual([2, 12]);
+    fdCheck(f, randTensor(rng, [2, 3, 2, 2]), rng);
+  });
+
+  it('Sequential: Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d -> Flatten -> Linear -> BatchNorm1d', () => {
+    const rng = makeRng(12);
+    const seq = new nn.Sequential([
+      new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 }),
+      new nn.BatchNorm2d({ numFeatures: 3 }),
+      new nn.ReLU(),
+      new nn.MaxPool2d({ kernelSize: 2 }),
+      new nn.Flatten(),
+      new nn.Linear({ inFeatures: 27, outFeatures: 5 }),
+      new nn.BatchNorm1d({ numFeatures: 5 }),
+    ]);
+    expect([...seq.namedParameters()].map(([n]) => n)).toEqual([
+      '0.weight', '0.bias', '1.weight', '1.bias', '5.weight', '5.bias', '6.weight', '6.bias',
+    ]);
+    const x = randTensor(rng, [4, 2, 6, 6]);
+    const rep = fdCheck(seq, x, rng, { eps: 1e-3, atol: 1e-3, rtol: 5e-3 });
+    expect(rep.checked).toBeGreaterThan(300);
+    expect(directionalCheck(seq, x, rng, 1e-3)).toBeLessThan(5e-3);
+  });
+
+  it('BasicBlock, conv variant, identity shortcut', () => {
+    const rng = makeRng(13);
+    const block = new nn.BasicBlock({ inPlanes: 4, planes: 4, stride: 1, layer: 'conv' });
+    expect([...block.namedParameters()].map(([n]) => n)).toEqual([
+      'conv1.weight', 'bn1.weight', 'bn1.bias', 'conv2.weight', 'bn2.weight', 'bn2.bias',
+    ]);
+    for (const [, m] of block.namedModules()) if (m instanceof nn.BatchNorm2d) randomizeBn(m, rng);
+    const x = randTensor(rng, [2, 4, 5, 5]);
+    fdCheck(block, x, rng, { eps: 1e-4, atol: 1e-3, rtol: 5e-3 });
+    expect(Math.min(...[1e-3, 3e-4, 1e-4].map((h) => directionalCheck(block, x, rng, h)))).toBeLessThan(1e-2);
+  });
+
+  it('BasicBlock, conv variant, downsampling shortcut (1x1 stride 2 + BN)', () => {
+    const rng = makeRng(14);
+    const block = new nn.BasicBlock({ inPlanes: 3, planes: 4, stride: 2, layer: 'conv' });
+    expect([...block.namedParameters()].map(([n]) => n)).toEqual([
+      'conv1.weight', 'bn1.weight', 'bn1.bias', 'conv2.weight', 'bn2.weight', 'bn2.bias',
+      'downsample.0.weight', 'downsample.1.weight', 'downsample.1.bias',
+    ]);
+    for (const [, m] of block.namedModules()) if (m instanceof nn.BatchNorm2d) randomizeBn(m, rng);
+    const x = randTensor(rng, [2, 3, 6, 6]);
+    expect(block.forward(x).shape).toEqual([2, 4, 3, 3]);
+    fdCheck(block, x, rng, { eps: 2e-4, atol: 1e-3, rtol: 5e-3 });
+    expect(Math.min(...[1e-3, 3e-4, 1e-4].map((h) => directionalCheck(block, x, rng, h)))).toBeLessThan(1e-2);
+  });
+
+  it('parameter gradients are set by each backward, not accumulated', () => {
+    const rng = makeRng(15);
+    const lin = new nn.Linear({ inFeatures: 4, outFeatures: 3 });
+    const x = randTensor(rng, [2, 4]);
+    const g = randTensor(rng, [2, 3]);
+    lin.forward(x);
+    lin.backward(g);
+    const first = lin.weight.grad.slice();
+    lin.forward(x);
+    lin.backward(g);
+    expect(lin.weight.grad).toEqual(first);
+  });
+
+  it('backward without a training-mode forward throws a clear error', () => {
+    const rng = makeRng(16);
+    const relu = new nn.ReLU();
+    expect(() => relu.backward(randTensor(rng, [2, 2]))).toThrow(/backward\(\) called without a forward\(\)/);
+    const conv = new nn.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 });
+    conv.eval();
+    const x = randTensor(rng, [1, 1, 2, 2]);
+    conv.forward(x);
+    expect(() => conv.backward(x)).toThrow(/Conv2d\.backward\(\) called without a forward\(\) in training mode/);
+  });
+});
+
+describe('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', () => {
+  it('normalises with batch statistics, updates running mean and unbiased running variance, and uses them in eval', () => {
+    const rng = makeRng(20);
+    const [N, C, H, W] = [3, 2, 2, 3];
+    const bn = new nn.BatchNorm2d({ numFeatures: C });
+    randomizeBn(bn, rng);
+    const x = randTensor(rng, [N, C, H, W], -3, 3);
+    const y = bn.forward(x);
+    const M = N * H * W;
+    const mean = new Float64Array(C);
+    const varB = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) s += x.data[(n * C + c) * H * W + i];
+      mean[c] = s / M;
+      let v = 0;
+      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) v += (x.data[(n * C + c) * H * W + i] - mean[c]) ** 2;
+      varB[c] = v / M;
+    }
+    const gamma = bn.weight.value.data;
+    const beta = bn.bias.value.data;
+    const want = new Float64Array(x.size);
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < C; c++)
+        for (let i = 0; i < H * W; i++) {
+          const k = (n * C + c) * H * W + i;
+          want[k] = ((x.data[k] - mean[c]) / Math.sqrt(varB[c] + 1e-5)) * gamma[c] + beta[c];
+        }
+    expect(maxAbsDiff(y.data, want)).toBeLessThan(1e-5);
+    for (let c = 0; c < C; c++) {
+      expect(bn.runningMean.data[c]).toBeCloseTo(0.1 * mean[c], 6);
+      expect(bn.runningVar.data[c]).toBeCloseTo(0.9 + 0.1 * varB[c] * (M / (M - 1)), 6);
+    }
+    expect(bn.numBatchesTracked).toBe(1);
+
+    bn.eval();
+    const ye = bn.forward(x);
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < C; c++)
+        for (let i = 0; i < H * W; i++) {
+          const k = (n * C + c) * H * W + i;
+          want[k] = ((x.data[k] - bn.runningMean.data[c]) / Math.sqrt(bn.runningVar.data[c] + 1e-5)) * gamma[c] + beta[c];
+        }
+    expect(maxAbsDiff(ye.data, want)).toBeLessThan(1e-5);
+    expect(bn.numBatchesTracked).toBe(1); // eval leaves the statistics alone
+  });
+
+  it('rejects an input of the wrong rank with ERR_ADDERNET_SHAPE', () => {
+    const bn = new nn.BatchNorm1d({ numFeatures: 3 });
+    expect(() => bn.forward(tensor(new Float32Array(12), [1, 3, 2, 2]))).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_SHAPE' }));
+  });
+});
+
+// ---- Adder layers: the SPEC formulas in float64 ----------------------------------
+
+interface Geometry {
+  n: number; c: number; h: number; w: number; t: number; kh: number; kw: number;
+  sh: number; sw: number; ph: number; pw: number; ho: number; wo: number;
+}
+
+function geometry(xs: readonly number[], ws: readonly number[], stride: [number, number], pad: [number, number]): Geometry {
+  const [n, c, h, w] = xs;
+  const [t, , kh, kw] = ws;
+  const [sh, sw] = stride;
+  const [ph, pw] = pad;
+  return { n, c, h, w, t, kh, kw, sh, sw, ph, pw, ho: Math.floor((h + 2 * ph - kh) / sh) + 1, wo: Math.floor((w + 2 * pw - kw) / sw) + 1 };
+}
+
+/** Visits (output index, filter index, input index or -1 for a padded tap). */
+function taps(g: Geometry, fn: (yi: number, wi: number, xi: number) => void): void {
+  for (let n = 0; n < g.n; n++)
+    for (let t = 0; t < g.t; t++)
+      for (let i = 0; i < g.ho; i++)
+        for (let j = 0; j < g.wo; j++)
+          for (let c = 0; c < g.c; c++)
+            for (let u = 0; u < g.kh; u++)
+              for (let v = 0; v < g.kw; v++) {
+                const h = i * g.sh + u - g.ph;
+                const w = j * g.sw + v - g.pw;
+                const xi = h >= 0 && h < g.h && w >= 0 && w < g.w ? ((n * g.c + c) * g.h + h) * g.w + w : -1;
+                fn(((n * g.t + t) * g.ho + i) * g.wo + j, ((t * g.c + c) * g.kh + u) * g.kw + v, xi);
+              }
+}
+
+const hardTanh = (z: number): number => Math.min(1, Math.max(-1, z));
+
+/** SPEC forward: Y = -sum |Xp - F|; `mag` is the sum of |X| + |F| each output adds up. */
+function adderForward64(x: ArrayLike<number>, g: Geometry, f: ArrayLike<number>) {
+  const y = new Float64Array(g.n * g.t * g.ho * g.wo);
+  const mag = new Float64Array(y.length);
+  taps(g, (yi, wi, xi) => {
+    const xv = xi >= 0 ? x[xi] : 0;
+    y[yi] -= Math.abs(xv - f[wi]);
+    mag[yi] += Math.abs(xv) + Math.abs(f[wi]);
+  });
+  return { y, mag };
+}
+
+/** SPEC backward: full-precision filter gradient and HardTanh input gradient, with magnitudes. */
+function adderBackward64(x: ArrayLike<number>, g: Geometry, f: ArrayLike<number>, gy: ArrayLike<number>) {
+  const gx = new Float64Array(g.n * g.c * g.h * g.w);
+  const gxMag = new Float64Array(gx.length);
+  const gw = new Float64Array(g.t * g.c * g.kh * g.kw);
+  const gwMag = new Float64Array(gw.length);
+  const gwSign = new Float64Array(gw.length); // the true derivative, for contrast
+  taps(g, (yi, wi, xi) => {
+    const xv = xi >= 0 ? x[xi] : 0; // padded taps take part in the filter gradient with X = 0
+    gw[wi] += (xv - f[wi]) * gy[yi];
+    gwMag[wi] += (Math.abs(xv) + Math.abs(f[wi])) * Math.abs(gy[yi]);
+    gwSign[wi] += Math.sign(xv - f[wi]) * gy[yi];
+    if (xi >= 0) {
+      gx[xi] += hardTanh(f[wi] - xv) * gy[yi];
+      gxMag[xi] += Math.abs(gy[yi]);
+    }
+  });
+  return { gx, gxMag, gw, gwMag, gwSign };
+}
+
+/** Every |got - want| <= rel * mag + abs (rounding errors of float32 sums scale with mag). */
+function expectWithin(got: ArrayLike<number>, want: ArrayLike<number>, mag: ArrayLike<number>, rel: number, abs: number, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const bound = rel * mag[i] + abs;
+    if (!(Math.abs(got[i] - want[i]) <= bound)) {
+      throw new Error(`${what}[${i}]: got ${got[i]}, SPEC formula ${want[i]} (|diff| ${Math.abs(got[i] - want[i])} > ${bound})`);
+    }
+  }
+}
+
+describe('adder layers: backward equals the SPEC formulas (not finite differences)', () => {
+  const cases: { name: string; x: number[]; t: number; k: [number, number]; stride: [number, number]; pad: [number, number]; bias?: boolean }[] = [
+    { name: '3x3, stride 2, padding 1', x: [2, 3, 7, 7], t: 4, k: [3, 3], stride: [2, 2], pad: [1, 1] },
+    { name: '3x3, stride 1, padding 1, with bias', x: [2, 3, 5, 5], t: 5, k: [3, 3], stride: [1, 1], pad: [1, 1], bias: true },
+    { name: 'rectangular 3x2 kernel, stride [1, 2], padding [1, 0]', x: [2, 2, 5, 6], t: 3, k: [3, 2], stride: [1, 2], pad: [1, 0] },
+    { name: '1x1 stride 2 (the downsampling shortcut)', x: [2, 4, 6, 6], t: 3, k: [1, 1], stride: [2, 2], pad: [0, 0] },
+  ];
+
+  for (const cs of cases) {
+    it(`Adder2d ${cs.name}`, () => {
+      const rng = makeRng(100 + cases.indexOf(cs));
+      const layer = new nn.Adder2d({
+        inChannels: cs.x[1], outChannels: cs.t, kernelSize: cs.k, stride: cs.stride, padding: cs.pad, bias: cs.bias ?? false,
+      });
+      expect([...layer.namedParameters()].map(([n, p]) => [n, p.kind])).toEqual(
+        cs.bias ? [['adder', 'adder'], ['b', 'plain']] : [['adder', 'adder']],
+      );
+      // Inputs straddle the filters (N(0,1)) so |F - X| falls both inside and outside HardTanh's linear range.
+      const x = randTensor(rng, cs.x, -1.5, 1.5);
+      const f = layer.weight.value.data;
+      const g = geometry(cs.x, layer.weight.value.shape, cs.stride, cs.pad);
+
+      const y = layer.forward(x);
+      expect(y.shape).toEqual([g.n, g.t, g.ho, g.wo]);
+      const fw = adderForward64(x.data, g, f);
+      if (cs.bias) {
+        const b = layer.bias!.value.data;
+        for (let k = 0; k < fw.y.length; k++) fw.y[k] += b[Math.floor(k / (g.ho * g.wo)) % g.t];
+      }
+      expectWithin(y.data, fw.y, fw.mag, 1e-6, 1e-6, 'Y');
+
+      const gy = randTensor(rng, [g.n, g.t, g.ho, g.wo]);
+      const gx = layer.backward(gy);
+      const ref = adderBackward64(x.data, g, f, gy.data);
+      expectWithin(layer.weight.grad, ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF (full precision)');
+      expectWithin(gx.data, ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX (HardTanh)');
+      if (cs.bias) {
+        const gb = new Float64Array(g.t);
+        for (let k = 0; k < gy.size; k++) gb[Math.floor(k / (g.ho * g.wo)) % g.t] += gy.data[k];
+        expect(maxAbsDiff(layer.bias!.grad, gb)).toBeLessThan(1e-5);
+      }
+      // The test can tell: the full-precision gradient is far from the true (sign) derivative.
+      expect(maxAbsDiff(ref.gw, ref.gwSign)).toBeGreaterThan(0.5);
+    });
+  }
+
+  it('AdderLinear: Y = -sum |X - F|, full-precision filter gradient, HardTanh input gradient', () => {
+    const rng = makeRng(120);
+    const layer = new nn.AdderLinear({ inFeatures: 6, outFeatures: 5 });
+    expect(layer.weight.value.shape).toEqual([5, 6]);
+    expect([...layer.namedParameters()].map(([n, p]) => [n, p.kind])).toEqual([['adder', 'adder']]);
+    const x = randTensor(rng, [4, 6], -1.5, 1.5);
+    const f = layer.weight.value.data;
+    const g = geometry([4, 6, 1, 1], [5, 6, 1, 1], [1, 1], [0, 0]);
+    const y = layer.forward(x);
+    expect(y.shape).toEqual([4, 5]);
+    const fw = adderForward64(x.data, g, f);
+    expectWithin(y.data, fw.y, fw.mag, 1e-6, 1e-6, 'Y');
+    const gy = randTensor(rng, [4, 5]);
+    const gx = layer.backward(gy);
+    expect(gx.shape).toEqual([4, 6]);
+    const ref = adderBackward64(x.data, g, f, gy.data);
+    expectWithin(layer.weight.grad, ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF');
+    expectWithin(gx.data, ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX');
+  });
+
+  it('AdderLinear with bias: bias gradient is sum over the batch', () => {
+    const rng = makeRng(121);
+    const layer = new nn.AdderLinear({ inFeatures: 3, outFeatures: 2, bias: true });
+    const x = randTensor(rng, [5, 3]);
+    layer.forward(x);
+    const gy = randTensor(rng, [5, 2]);
+    layer.backward(gy);
+    for (let t = 0; t < 2; t++) {
+      let s = 0;
+      for (let n = 0; n < 5; n++) s += gy.data[n * 2 + t];
+      expect(layer.bias!.grad[t]).toBeCloseTo(s, 5);
+    }
+  });
+});
+
+// ---- Adder BasicBlock against a float64 re-implementation ---------------------------
+
+interface T64 {
+  d: Float64Array;
+  s: number[];
+}
+
+function bnForward64(x: T64, gamma: ArrayLike<number>, beta: ArrayLike<number>) {
+  const [N, C, H, W] = x.s;
+  const hw = H * W;
+  const M = N * hw;
+  const xhat = new Float64Array(x.d.length);
+  const y = new Float64Array(x.d.length);
+  const invStd = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) s += x.d[(n * C + c) * hw + i];
+    const mean = s / M;
+    let v = 0;
+    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) v += (x.d[(n * C + c) * hw + i] - mean) ** 2;
+    invStd[c] = 1 / Math.sqrt(v / M + 1e-5);
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        xhat[k] = (x.d[k] - mean) * invStd[c];
+        y[k] = xhat[k] * gamma[c] + beta[c];
+      }
+  }
+  return { y: { d: y, s: x.s }, xhat, invStd };
+}
+
+function bnBackward64(g: Float64Array, cache: ReturnType<typeof bnForward64>, gamma: ArrayLike<number>) {
+  const [N, C, H, W] = cache.y.s;
+  const hw = H * W;
+  const M = N * hw;
+  const gx = new Float64Array(g.length);
+  const gGamma = new Float64Array(C);
+  const gBeta = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        gBeta[c] += g[k];
+        gGamma[c] += g[k] * cache.xhat[k];
+      }
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        gx[k] = ((gamma[c] * cache.invStd[c]) / M) * (M * g[k] - gBeta[c] - cache.xhat[k] * gGamma[c]);
+      }
+  }
+  return { gx, gGamma, gBeta };
+}
+
+function adderLayer64(x: T64, f: Float32Array, fShape: readonly number[], stride: number, pad: number) {
+  const g = geometry(x.s, fShape, [stride, stride], [pad, pad]);
+  return {
+    y: { d: adderForward64(x.d, g, f).y, s: [g.n, g.t, g.ho, g.wo] } as T64,
+    backward: (gy: Float64Array) => adderBackward64(x.d, g, f, gy),
+  };
+}
+
+const relu64 = (x: Float64Array): Float64Array => x.map((v) => (v > 0 ? v : 0));
+const reluGrad64 = (y: Float64Array, g: Float64Array): Float64Array => g.map((v, i) => (y[i] > 0 ? v : 0));
+
+/** The reference BasicBlock in float64: conv1 -> bn1 -> relu -> conv2 -> bn2, + shortcut, relu; backward with SPEC's adder gradients. */
+function basicBlock64(x: T64, p: Record<string, { value: { data: Float32Array; shape: readonly number[] } }>, stride: number, gOut: Float32Array) {
+  const a1 = adderLayer64(x, p['conv1.adder'].value.data, p['conv1.adder'].value.shape, stride, 1);
+  const b1 = bnForward64(a1.y, p['bn1.weight'].value.data, p['bn1.bias'].value.data);
+  const r1: T64 = { d: relu64(b1.y.d), s: b1.y.s };
+  const a2 = adderLayer64(r1, p['conv2.adder'].value.data, p['conv2.adder'].value.shape, 1, 1);
+  const b2 = bnForward64(a2.y, p['bn2.weight'].value.data, p['bn2.bias'].value.data);
+  const hasDs = 'downsample.0.adder' in p;
+  let sc = x.d;
+  let ad: ReturnType<typeof adderLayer64> | undefined;
+  let bd: ReturnType<typeof bnForward64> | undefined;
+  if (hasDs) {
+    ad = adderLayer64(x, p['downsample.0.adder'].value.data, p['downsample.0.adder'].value.shape, stride, 0);
+    bd = bnForward64(ad.y, p['downsample.1.weight'].value.data, p['downsample.1.bias'].value.data);
+    sc = bd.y.d;
+  }
+  const out = relu64(b2.y.d.map((v, i) => v + sc[i]));
+
+  const grads: Record<string, Float64Array> = {};
+  const g = reluGrad64(out, Float64Array.from(gOut));
+  const gb2 = bnBackward64(g, b2, p['bn2.weight'].value.data);
+  grads['bn2.weight'] = gb2.gGamma;
+  grads['bn2.bias'] = gb2.gBeta;
+  const ga2 = a2.backward(gb2.gx);
+  grads['conv2.adder'] = ga2.gw;
+  const gb1 = bnBackward64(reluGrad64(r1.d, ga2.gx), b1, p['bn1.weight'].value.data);
+  grads['bn1.weight'] = gb1.gGamma;
+  grads['bn1.bias'] = gb1.gBeta;
+  const ga1 = a1.backward(gb1.gx);
+  grads['conv1.adder'] = ga1.gw;
+  const gx = ga1.gx.slice();
+  if (hasDs) {
+    const gbd = bnBackward64(g, bd!, p['downsample.1.weight'].value.data);
+    grads['downsample.1.weight'] = gbd.gGamma;
+    grads['downsample.1.bias'] = gbd.gBeta;
+    const gad = ad!.backward(gbd.gx);
+    grads['downsample.0.adder'] = gad.gw;
+    for (let i = 0; i < gx.length; i++) gx[i] += gad.gx[i];
+  } else {
+    for (let i = 0; i < gx.length; i++) gx[i] += g[i];
+  }
+  return { out, gx, grads };
+}
+
+describe('BasicBlock, adder variant, against a float64 re-implementation of the SPEC formulas', () => {
+  const cases = [
+    { name: 'identity shortcut', inPlanes: 4, planes: 4, stride: 1, x: [2, 4, 5, 5] },
+    { name: 'downsampling shortcut (1x1 adder stride 2 + BN)', inPlanes: 3, planes: 4, stride: 2, x: [2, 3, 6, 6] },
+  ];
+  for (const cs of cases) {
+    it(cs.name, () => {
+      const rng = makeRng(200 + cases.indexOf(cs));
+      const block = new nn.BasicBlock({ inPlanes: cs.inPlanes, planes: cs.planes, stride: cs.stride, layer: 'adder' });
+      const params = Object.fromEntries(block.namedParameters());
+      expect(Object.keys(params)).toEqual([
+        'conv1.adder', 'bn1.weight', 'bn1.bias', 'conv2.adder', 'bn2.weight', 'bn2.bias',
+        ...(cs.stride !== 1 ? ['downsample.0.adder', 'downsample.1.weight', 'downsample.1.bias'] : []),
+      ]);
+      for (const [, m] of block.namedModules()) if (m instanceof nn.BatchNorm2d) randomizeBn(m, rng);
+      const x = randTensor(rng, cs.x, -1, 2);
+      block.train();
+      const y = block.forward(x);
+      const gy = randTensor(rng, [...y.shape]);
+      const gx = block.backward(gy);
+      const ref = basicBlock64({ d: Float64Array.from(x.data), s: cs.x }, params, cs.stride, gy.data);
+
+      const close = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
+        const err = maxAbsDiff(got, want);
+        const scale = maxAbs(want);
+        expect(err, `${what}: max |diff| ${err} vs max |want| ${scale}`).toBeLessThanOrEqual(2e-4 * scale + 1e-6);
+      };
+      close(y.data, ref.out, 'output');
+      close(gx.data, ref.gx, 'input gradient');
+      for (const [name, p] of Object.entries(params)) close(p.grad, ref.grads[name], `gradient of ${name}`);
+      expect(maxAbs(gx.data)).toBeGreaterThan(0);
+    });
+  }
+});

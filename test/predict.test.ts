@@ -1,0 +1,203 @@
+// Model.predict(): eval-mode inference on a worker thread — same results as
+// forward() in eval mode, concurrent calls equal to sequential ones, fresh
+// weights after training, errors, dispose(), and an event loop left free.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fit, models, SGD, tensor, trainOps, type Dataset, type Model, type Tensor } from '../lib/index';
+import { ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf } from './nn-helpers';
+
+const live: Model[] = [];
+function track(m: Model): Model {
+  live.push(m);
+  return m;
+}
+
+beforeAll(() => {
+  ensureDist();
+});
+afterAll(async () => {
+  await Promise.all(live.map((m) => m.dispose()));
+});
+
+function randomDataset(n: number, seed: number): Dataset {
+  const rng = makeRng(seed);
+  return { images: rng.normalArray(n * 784), labels: Int32Array.from({ length: n }, () => rng.int(10)), shape: [1, 28, 28], numClasses: 10 };
+}
+
+function evalForward(m: Model, x: Tensor): Tensor {
+  const was = m.training;
+  m.eval();
+  try {
+    return m.forward(x);
+  } finally {
+    m.train(was);
+  }
+}
+
+describe('Model.predict', () => {
+  let model: Model;
+  const data = randomDataset(64, 1);
+  const rng = makeRng(2);
+  const inputs = [1, 3, 8, 2, 5, 8, 1, 4, 6, 7, 2, 8].map((n) => tensor(rng.normalArray(n * 784), [n, 1, 28, 28]));
+
+  beforeAll(async () => {
+    model = track(models.lenet5bn({ layer: 'adder', seed: 3 }));
+    // Non-trivial weights and BN running statistics.
+    await fit(model, data, { epochs: 1, batchSize: 16, lr: 0.05 });
+  });
+
+  it('equals forward() in eval mode; many concurrent calls equal sequential ones', async () => {
+    const want = inputs.map((x) => evalForward(model, x));
+    const sequential: Tensor[] = [];
+    for (const x of inputs) sequential.push(await model.predict(x));
+    const concurrent = await Promise.all(inputs.map((x) => model.predict(x)));
+    const again = await Promise.all([...inputs].reverse().map((x) => model.predict(x)));
+    inputs.forEach((x, i) => {
+      expect(sequential[i].shape).toEqual([x.shape[0], 10]);
+      expect(sameBits(sequential[i].data, want[i].data), `predict ${i} = forward in eval mode`).toBe(true);
+      expect(sameBits(concurrent[i].data, sequential[i].data), `concurrent ${i} = sequential`).toBe(true);
+      expect(sameBits(again[inputs.length - 1 - i].data, sequential[i].data), `reverse order ${i}`).toBe(true);
+    });
+    expect(model.training).toBe(true); // predict never changes the caller's mode
+  });
+
+  it('does not modify or keep the caller\'s input', async () => {
+    const x = inputs[2];
+    const copy = x.data.slice();
+    const p = model.predict(x);
+    x.data.fill(0); // changed after the call: the call must already have its own copy
+    const y = await p;
+    x.data.set(copy);
+    expect(sameBits(y.data, evalForward(model, x).data)).toBe(true);
+  });
+
+  it('uses the new weights after fit()', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 4 }));
+    const x = inputs[5];
+    const before = await m.predict(x);
+    await fit(m, data, { epochs: 1, batchSize: 16, lr: 0.05 });
+    const after = await m.predict(x);
+    expect(sameBits(after.data, before.data)).toBe(false);
+    expect(sameBits(after.data, evalForward(m, x).data)).toBe(true);
+  });
+
+  it('uses the new weights after training with the optimizer directly (forward / backward / step)', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 5 }));
+    const x = inputs[5];
+    const before = await m.predict(x);
+    const opt = new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
+    const batch = tensor(data.images.subarray(0, 16 * 784), [16, 1, 28, 28]);
+    for (let s = 0; s < 3; s++) {
+      const r = trainOps.softmaxCrossEntropy(m.forward(batch), data.labels.subarray(0, 16));
+      m.backward(r.gradLogits!);
+      opt.step();
+    }
+    const want = evalForward(m, x);
+    expect(sameBits(want.data, before.data)).toBe(false);
+    const after = await m.predict(x);
+    expect(sameBits(after.data, want.data), 'predict() after optimizer.step() uses the updated weights').toBe(true);
+  });
+
+  it('uses the new weights after loadStateDict()', async () => {
+    const a = track(models.lenet5bn({ layer: 'adder', seed: 6 }));
+    const b = models.lenet5bn({ layer: 'adder', seed: 7 });
+    const x = inputs[1];
+    await a.predict(x);
+    a.loadStateDict(b.stateDict());
+    expect(sameBits((await a.predict(x)).data, evalForward(b, x).data)).toBe(true);
+  });
+
+  it('different models predict independently (each with its own weights)', async () => {
+    const a = track(models.lenet5bn({ layer: 'conv', seed: 8 }));
+    const b = track(models.lenet5bn({ layer: 'conv', seed: 9 }));
+    const xs = inputs.slice(0, 6);
+    const results = await Promise.all(xs.flatMap((x) => [a.predict(x), b.predict(x)]));
+    xs.forEach((x, i) => {
+      expect(sameBits(results[2 * i].data, evalForward(a, x).data)).toBe(true);
+      expect(sameBits(results[2 * i + 1].data, evalForward(b, x).data)).toBe(true);
+    });
+  });
+
+  it('rejects a bad input shape with ERR_ADDERNET_SHAPE (a rejected promise, not a throw) and keeps working', async () => {
+    let p: Promise<Tensor> | undefined;
+    expect(() => {
+      p = model.predict(tensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]));
+    }).not.toThrow();
+    const err = await rejected(p!);
+    expect(err.code).toBe('ERR_ADDERNET_SHAPE');
+    expect(err.message).toMatch(/\[N, 1, 28, 28\]/);
+    expect((await rejected(model.predict(tensor(new Float32Array(784), [784])))).code).toBe('ERR_ADDERNET_SHAPE');
+    expect((await rejected(model.predict(tensor(new Float32Array(0), [0, 1, 28, 28])))).code).toBe('ERR_ADDERNET_SHAPE');
+    expect((await rejected(model.predict([1, 2, 3] as unknown as Tensor))).code).toBe('ERR_ADDERNET_TYPE');
+    expect(sameBits((await model.predict(inputs[0])).data, evalForward(model, inputs[0]).data)).toBe(true);
+  });
+
+  it('dispose() stops the worker; predict afterwards starts a new one; pending calls settle', async () => {
+    const m = models.lenet5bn({ layer: 'adder', seed: 10 });
+    const x = inputs[3];
+    const first = await m.predict(x);
+    await m.dispose();
+    await m.dispose(); // twice is fine
+    const second = await m.predict(x);
+    expect(sameBits(second.data, first.data)).toBe(true);
+    // Calls in flight when the worker is stopped are rejected (or already answered), never left hanging.
+    const big = tensor(makeRng(11).normalArray(256 * 784), [256, 1, 28, 28]);
+    const inFlight = [m.predict(big), m.predict(big), m.predict(big)];
+    await m.dispose();
+    const settled = await Promise.race([
+      Promise.allSettled(inFlight),
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+    ]);
+    expect(settled).not.toBe('hung');
+    for (const s of settled as PromiseSettledResult<Tensor>[]) {
+      if (s.status === 'fulfilled') expect(s.value.shape).toEqual([256, 10]);
+      else expect(s.reason).toBeInstanceOf(Error);
+    }
+    // And the model still predicts after that.
+    expect(sameBits((await m.predict(x)).data, first.data)).toBe(true);
+    await m.dispose();
+  });
+
+  it('runs off the main thread: timers keep firing during a long predict', async () => {
+    const m = track(models.resnet20({ layer: 'adder' }));
+    const x = tensor(makeRng(12).normalArray(64 * 3 * 32 * 32), [64, 3, 32, 32]);
+    await m.predict(tensor(x.data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // start the worker and send weights
+    let last = performance.now();
+    let maxGap = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    const t0 = performance.now();
+    try {
+      await m.predict(x);
+    } finally {
+      clearInterval(timer);
+    }
+    const ms = performance.now() - t0;
+    console.log(`predict ResNet-20 x64: ${ms.toFixed(0)} ms; main-thread timer: ${ticks} ticks, max gap ${maxGap.toFixed(1)} ms`);
+    expect(ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(ms / 50)));
+    expect(maxGap).toBeLessThan(Math.max(250, ms / 2));
+  });
+
+  it('an idle predict worker does not keep the process alive', () => {
+    const dist = path.join(ROOT, 'dist', 'lib', 'index.js');
+    const script = `const a = require(${JSON.stringify(dist)});
+      const m = a.models.lenet5bn();
+      m.predict(a.zeros([2, 1, 28, 28])).then((y) => console.log('shape', y.shape.join(',')));`;
+    const out = execFileSync(process.execPath, ['-e', script], { timeout: 30_000, encoding: 'utf8' });
+    expect(out.trim()).toBe('shape 2,10');
+  });
+});
+
+describe('predict on inputs that are not batches of the model\'s examples', () => {
+  it('accepts any N >= 1 and returns [N, numClasses]', async () => {
+    const m = track(models.resnet20({ numClasses: 7 }));
+    const y = await m.predict(tensor(new Float32Array(sizeOf([3, 3, 32, 32])), [3, 3, 32, 32]));
+    expect(y.shape).toEqual([3, 7]);
+  });
+});
