@@ -1,0 +1,77 @@
+// `addernet eval MODEL --data SPEC`: test loss and accuracy of a checkpoint.
+import { backendInfo, setNumThreads } from '../backend';
+import { datasetSize } from '../data/index';
+import { evaluate } from '../nn/fit';
+import { loadModel } from '../nn/checkpoint';
+import { boolFlag, choiceFlag, intFlag, optionsHelp, parse, stringFlag, UsageError, type OptionSpecs } from './args';
+import { DATA_HELP, limitDataset, loadData, parseDataSpec } from './data';
+import { percent, thousands } from './progress';
+
+export const EVAL_OPTIONS: OptionSpecs = {
+  data: { type: 'string', value: 'SPEC', help: `${DATA_HELP}; default mnist for lenet5bn checkpoints` },
+  split: { type: 'string', value: 'NAME', help: 'test (default) or train' },
+  'batch-size': { type: 'string', value: 'B', help: 'examples per forward pass (default 256)' },
+  threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
+  json: { type: 'boolean', help: 'print a JSON object' },
+  limit: { type: 'string', value: 'N', help: 'at most N examples, evenly spaced (quick runs)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+};
+
+export const EVAL_USAGE = `Usage: addernet eval MODEL.safetensors [options]
+
+Scores a checkpoint written by \`addernet train\` (or saveModel) on a dataset.
+
+Options:
+${optionsHelp(EVAL_OPTIONS)}`;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, EVAL_OPTIONS, { min: 0, max: 1, names: 'MODEL (a .safetensors checkpoint)' });
+  if (values.help) {
+    process.stdout.write(EVAL_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('missing MODEL (a .safetensors checkpoint)');
+  const split = choiceFlag(values, 'split', ['test', 'train'] as const, 'test');
+  const batchSize = intFlag(values, 'batch-size', 1, 256);
+  const threads = intFlag(values, 'threads', 1);
+  const limit = intFlag(values, 'limit', 1);
+  const dataText = stringFlag(values, 'data');
+  const spec = dataText === undefined ? undefined : parseDataSpec(dataText);
+  const file = positionals[0];
+  if (threads !== undefined) setNumThreads(threads);
+  const model = loadModel(file);
+  const dataSpec = spec ?? (model.info.arch === 'lenet5bn' ? parseDataSpec('mnist') : undefined);
+  if (!dataSpec) throw new UsageError(`option --data is required for a ${model.info.arch} checkpoint (e.g. --data cifar10:DIR)`);
+  const ds = limitDataset(loadData(dataSpec)[split], limit);
+  const want = model.info.inputShape;
+  if (ds.shape.some((v, i) => v !== want[i])) {
+    throw new UsageError(`option --data: ${dataSpec.text} has ${ds.shape.join('x')} images but ${file} (${model.info.arch}) takes ${want.join('x')}`);
+  }
+  const t0 = performance.now();
+  const r = await evaluate(model, ds, { batchSize });
+  const seconds = (performance.now() - t0) / 1000;
+  const n = datasetSize(ds);
+  const out = {
+    command: 'eval',
+    model: file,
+    arch: model.info.arch,
+    layer: model.info.options.layer,
+    data: dataSpec.text,
+    split,
+    examples: n,
+    loss: r.loss,
+    accuracy: r.accuracy,
+    seconds,
+    examplesPerSecond: n / seconds,
+    threads: backendInfo().threads,
+  };
+  if (boolFlag(values, 'json')) process.stdout.write(JSON.stringify(out) + '\n');
+  else {
+    process.stdout.write(
+      `${file} (${model.info.arch}, ${String(model.info.options.layer)}) on ${dataSpec.text} ${split}: ` +
+        `accuracy ${percent(r.accuracy)}, loss ${r.loss.toFixed(4)} (${thousands(n)} examples, ${seconds.toFixed(2)} s, ${thousands(n / seconds)} examples/s)\n`,
+    );
+  }
+  await model.dispose();
+  return 0;
+}

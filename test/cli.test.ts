@@ -1,0 +1,216 @@
+// The `addernet` command as users run it (node dist/lib/cli/main.js in child
+// processes): train --json on a small subset, the checkpoint and plot it
+// writes, eval, predict on generated PNGs, bad flags (exit 2), Ctrl-C.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { data, evaluate, loadModel } from '../lib/index';
+import { limitDataset } from '../lib/cli/data';
+import { preprocessImage } from '../lib/cli/predict';
+
+const ROOT = path.resolve(__dirname, '..');
+const MAIN = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+let tmp: string;
+
+/** Compiles dist/ when the CLI build is missing or older than its sources. */
+function ensureCliBuild(): void {
+  const sources = fs.readdirSync(path.join(ROOT, 'lib', 'cli')).map((f) => path.join(ROOT, 'lib', 'cli', f));
+  const built = fs.existsSync(MAIN) ? fs.statSync(MAIN).mtimeMs : 0;
+  if (sources.some((f) => fs.statSync(f).mtimeMs > built) || !fs.existsSync(path.join(ROOT, 'dist', 'lib', 'cli', 'predict.js'))) {
+    try {
+      execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+    } catch {
+      // tsc still emits on type errors elsewhere in a work in progress; a missing CLI fails below.
+    }
+  }
+  expect(fs.existsSync(MAIN)).toBe(true);
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Run {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: tmp, encoding: 'utf8', timeout: 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  ensureCliBuild();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'addernet-cli-'));
+}, 120_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('addernet train', () => {
+  let result: Record<string, any>;
+
+  it('trains with --json: one JSON object on stdout, checkpoint and SVG written', () => {
+    const r = cli(['train', '--model', 'lenet5bn', '--layer', 'conv', '--epochs', '1', '--limit', '1000', '--threads', '2', '--json', '--out', 'runs/conv.safetensors']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    result = JSON.parse(lines[0]);
+    expect(result).toMatchObject({ command: 'train', model: 'lenet5bn', layer: 'conv', data: 'mnist', epochs: 1, trainExamples: 1000, testExamples: 1000, threads: 2 });
+    for (const k of ['testAccuracy', 'trainAccuracy']) expect(result[k]).toBeGreaterThanOrEqual(0), expect(result[k]).toBeLessThanOrEqual(1);
+    expect(result.testAccuracy).toBeGreaterThan(0.5); // a CNN learns MNIST within one small epoch
+    for (const k of ['trainLoss', 'testLoss', 'examplesPerSecond', 'seconds']) expect(Number.isFinite(result[k]) && result[k] > 0, k).toBe(true);
+    expect(result.history).toHaveLength(1);
+    expect(result.checkpoint).toBe('runs/conv.safetensors');
+    expect(result.plot).toBe('runs/conv.svg');
+    const svg = fs.readFileSync(path.join(tmp, 'runs', 'conv.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('Accuracy');
+    expect(svg).toContain('Loss');
+    expect(fs.readdirSync(path.join(tmp, 'runs')).sort()).toEqual(['conv.safetensors', 'conv.svg']);
+  });
+
+  it('writes a checkpoint that loads back and scores what train reported', async () => {
+    const model = loadModel(path.join(tmp, 'runs', 'conv.safetensors'));
+    expect(model.info).toMatchObject({ arch: 'lenet5bn', inputShape: [1, 28, 28], numClasses: 10, options: { layer: 'conv' } });
+    const test = limitDataset(data.loadMnistBundled().test, 1000);
+    const ev = await evaluate(model, test);
+    expect(ev.accuracy).toBe(result.testAccuracy);
+    expect(ev.loss).toBeCloseTo(result.testLoss, 5);
+    await model.dispose();
+  });
+
+  it('prints epoch lines and a human summary without --json (AdderNet)', () => {
+    const r = cli(['train', '--epochs', '2', '--limit', '500', '--out', 'adder.safetensors']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Training lenet5bn \(AdderNet\) on mnist: 500 train/);
+    expect(r.stdout).toMatch(/test accuracy +\d+\.\d\d%/);
+    expect(r.stderr).toMatch(/epoch 1\/2 .*ex\/s/);
+    expect(r.stderr).toMatch(/epoch 2\/2 /);
+    expect(fs.existsSync(path.join(tmp, 'adder.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(tmp, 'adder.svg'))).toBe(true);
+    expect(loadModel(path.join(tmp, 'adder.safetensors')).info.options.layer).toBe('adder');
+  });
+
+  it.each([
+    [['train', '--epochs', 'abc'], '--epochs'],
+    [['train', '--epochs', '0'], '--epochs'],
+    [['train', '--lr', '-1'], '--lr'],
+    [['train', '--bogus'], '--bogus'],
+    [['train', '--epoch', '3'], '--epochs'], // "did you mean"
+    [['train', '--model', 'vgg16'], '--model'],
+    [['train', '--layer', 'mult'], '--layer'],
+    [['train', '--data', 'imagenet'], '--data'],
+    [['train', '--data', 'cifar10:/no/such/dir'], '--data'],
+    [['train', '--model', 'resnet20'], '--data'],
+    [['train', '--model', 'resnet20', '--data', 'mnist', '--limit', '10'], '--data'],
+    [['train', '--schedule', 'linear'], '--schedule'],
+    [['train', '--out'], '--out'],
+    [['train', '--json=yes'], '--json'],
+    [['train', 'extra'], 'extra'],
+    [['eval'], 'MODEL'],
+    [['predict', 'm.safetensors'], 'IMAGE'],
+    [['predict', 'runs/conv.safetensors', 'x.png', '--top', '0'], '--top'],
+    [['frobnicate'], 'frobnicate'],
+  ])('exits 2 naming the problem: %j', (args, name) => {
+    const r = cli(args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain(name);
+    expect(r.stdout).toBe('');
+  });
+
+  it('--help exits 0 and lists the flags', () => {
+    const r = cli(['train', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['--model', '--layer', '--data', '--epochs', '--batch-size', '--lr', '--eta', '--seed', '--threads', '--out', '--json']) expect(r.stdout).toContain(flag);
+  });
+
+  it('stops on Ctrl-C without writing a checkpoint', async () => {
+    const child = spawn(process.execPath, [MAIN, 'train', '--epochs', '200', '--out', 'interrupted.safetensors'], { cwd: tmp });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no epoch line in time: ${stderr}`)), 50_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/epoch +1\/200/.test(stderr)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/interrupted: no checkpoint written/i);
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('interrupted') || f.includes('.tmp'))).toEqual([]);
+  });
+});
+
+describe('addernet eval', () => {
+  it('scores a checkpoint (--json and text)', () => {
+    const r = cli(['eval', 'runs/conv.safetensors', '--limit', '1000', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ command: 'eval', arch: 'lenet5bn', layer: 'conv', data: 'mnist', split: 'test', examples: 1000 });
+    const train = JSON.parse(cli(['eval', 'runs/conv.safetensors', '--limit', '1000', '--split', 'train', '--json']).stdout);
+    expect(train.examples).toBe(1000);
+    expect(out.accuracy).toBeGreaterThan(0.5);
+    const text = cli(['eval', 'runs/conv.safetensors', '--data', 'mnist']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/accuracy \d+\.\d\d%, loss \d+\.\d{4} \(2,000 examples/);
+  });
+
+  it('rejects a file that is not a checkpoint with exit 1 and the reason', () => {
+    fs.writeFileSync(path.join(tmp, 'junk.safetensors'), 'not a safetensors file at all');
+    const r = cli(['eval', 'junk.safetensors']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/addernet eval: error: .*junk\.safetensors/);
+  });
+});
+
+describe('addernet predict', () => {
+  // Test digits as raw [0, 1] pixels, and as the model sees them (normalised).
+  const raw = data.loadMnistBundled({ mean: 0, std: 1 }).test;
+  const normalised = data.loadMnistBundled().test;
+  const digit = (i: number) => Buffer.from(raw.images.subarray(i * 784, (i + 1) * 784).map((v) => Math.round(v * 255)));
+
+  it('decodes a PNG to exactly the normalised training image (28x28, white on black)', async () => {
+    const file = path.join(tmp, 'digit.png');
+    await sharp(digit(3), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    const x = await preprocessImage(file, [1, 28, 28], { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
+    const want = normalised.images.subarray(3 * 784, 4 * 784);
+    let maxErr = 0;
+    for (let i = 0; i < 784; i++) maxErr = Math.max(maxErr, Math.abs(x[i] - want[i]));
+    expect(maxErr).toBeLessThan(1e-5);
+    // The same digit drawn dark on light, RGB, 3x larger: inverted and resized back.
+    const big = path.join(tmp, 'digit-inverted.jpg');
+    await sharp(Buffer.from(digit(3).map((v) => 255 - v)), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(84, 84).toColourspace('srgb').jpeg({ quality: 95 }).toFile(big);
+    const y = await preprocessImage(big, [1, 28, 28], { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
+    let sad = 0;
+    for (let i = 0; i < 784; i++) sad += Math.abs(y[i] - want[i]);
+    expect(sad / 784).toBeLessThan(0.15); // resampling and JPEG differences only
+  });
+
+  it('prints the top classes with probabilities', () => {
+    const r = cli(['predict', 'runs/conv.safetensors', 'digit.png', 'digit-inverted.jpg', '--json', '--top', '3']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.predictions).toHaveLength(2);
+    for (const p of out.predictions) {
+      expect(p.top).toHaveLength(3);
+      expect(p.top.map((t: any) => t.label)).toEqual(p.top.map((t: any) => String(t.class)));
+      const probs = p.top.map((t: any) => t.probability);
+      expect([...probs].sort((a, b) => b - a)).toEqual(probs);
+      expect(probs.reduce((a: number, b: number) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-9);
+    }
+    const text = cli(['predict', 'runs/conv.safetensors', 'digit.png']);
+    expect(text.stdout).toMatch(/^digit\.png: \d \d+\.\d%, \d \d+\.\d%, \d \d+\.\d%\n$/);
+    const bad = cli(['predict', 'runs/conv.safetensors', 'missing.png']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('missing.png');
+  });
+});
