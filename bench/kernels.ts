@@ -2,14 +2,11 @@
 // thread count. Run with `npm run bench:kernels [-- --quick --isa avx512
 // --threads 2 --layer c]`. Prints a markdown table and writes
 // bench/results/kernels.json. Reports targets; never fails on a missed one.
-import { execSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, type Isa } from '../lib/index';
+import { gc, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 interface Layer { n: number; c: number; h: number; w: number; t: number; k: number; p: number }
 
@@ -34,7 +31,7 @@ const { values: args } = parseArgs({
     isa: { type: 'string', multiple: true },
     threads: { type: 'string', multiple: true },
     layer: { type: 'string', multiple: true },
-    out: { type: 'string', default: path.join(__dirname, '..', '..', 'bench', 'results', 'kernels.json') },
+    out: { type: 'string', default: path.join(repoRoot, 'bench', 'results', 'kernels.json') },
   },
 });
 const list = (v: string[] | undefined) => v?.flatMap((s) => s.split(',')).filter(Boolean);
@@ -51,45 +48,14 @@ const TARGET_S = args.quick ? 0.1 : 0.8;
 const MIN_RUNS = args.quick ? 1 : 3;
 const MAX_RUNS = args.quick ? 5 : 30;
 
-// Deterministic non-zero values in [-1, -0.05] U [0.05, 1].
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = Math.imul(s ^ (s >>> 15), 1 | s);
-    z ^= z + Math.imul(z ^ (z >>> 7), 61 | z);
-    const u = ((z ^ (z >>> 14)) >>> 0) / 2 ** 32;
-    out[i] = (u < 0.5 ? -1 : 1) * (0.05 + 0.95 * Math.abs(2 * u - 1));
-  }
-  return out;
-}
-
-function commit(): string | undefined {
-  try {
-    return execSync('git rev-parse --short HEAD', { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  } catch {
-    return undefined;
-  }
-}
-
 // Collect garbage before each timed call, so the previous call's large
 // outputs are not swept concurrently on the other core while a kernel runs.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-
 function timeMs(fn: () => unknown): number {
   gc();
   const start = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 interface Result {
   layer: string; isa: Isa; threads: number; system: System;
@@ -102,7 +68,7 @@ const machine = {
   node: process.version,
   backend: backendInfo(),
   supportedIsas: supportedIsas(),
-  commit: commit(),
+  commit: gitCommit(),
   loadAverage: os.loadavg()[0],
   date: new Date().toISOString(),
 };
@@ -206,8 +172,42 @@ if (best && threadCounts.includes(2)) {
 }
 
 const out = path.resolve(args.out!);
-fs.mkdirSync(path.dirname(out), { recursive: true });
-const tmp = `${out}.${process.pid}.tmp`;
-fs.writeFileSync(tmp, JSON.stringify({ machine, quick: args.quick, layers: LAYERS, ortGflops: ORT_GFLOPS, results, targets }, null, 2) + '\n');
-fs.renameSync(tmp, out);
+writeAtomic(out, JSON.stringify({ machine, quick: args.quick, layers: LAYERS, ortGflops: ORT_GFLOPS, results, targets }, null, 2) + '\n');
 console.log(`\nWrote ${out}`);
+
+// bench/RESULTS.md keeps the latest full run at 2 threads on every ISA (the JSON has every cell).
+if (!args.quick && threadCounts.includes(2)) {
+  const BEGIN = '<!-- bench:kernels:begin -->';
+  const END = '<!-- bench:kernels:end -->';
+  const layerText = (l: Layer) => `N=${l.n} ${l.c}->${l.t} ${l.h}x${l.w} k${l.k} p${l.p}`;
+  const rows = layerNames.flatMap((layer) => isas.flatMap((isa) => [1, 2].filter((t) => threadCounts.includes(t)).map((threads) => {
+    const g = (s: System) => f1(find(layer, isa, threads, s).gops);
+    return `| ${layer}: ${layerText(LAYERS[layer])} | ${isa} | ${threads} | ${SYSTEMS.map(g).join(' | ')} |`;
+  })));
+  const section = [
+    BEGIN,
+    '## Kernels (`npm run bench:kernels`)',
+    '',
+    `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; commit ${machine.commit ?? 'unknown'}, ${machine.date.slice(0, 10)}` +
+      `${machine.loadAverage > 0.5 ? ` (load average ${machine.loadAverage.toFixed(1)} at start)` : ''}.`,
+    'G-ops/s (2 ops per element, the same count as conv FLOPs; backward = both gradients, twice the forward\'s ops), median of',
+    `${MIN_RUNS}-${MAX_RUNS} runs after a warm-up, systems interleaved.`,
+    '',
+    `| layer | isa | threads | ${SYSTEMS.join(' | ')} |`,
+    `|---|---|---:|${SYSTEMS.map(() => '---:').join('|')}|`,
+    ...rows,
+    '',
+    ...(targets.length ? [
+      `Targets (issue 2) at 2 threads on ${best}; ONNX Runtime figures as measured for the issue:`,
+      '',
+      '| check | target | achieved | met |',
+      '|---|---|---|---|',
+      ...targets.map((t) => `| ${t.name} | ${t.target} | ${t.achieved} | ${t.met ? 'yes' : `no (${(100 * t.ratio).toFixed(0)}% of target)`} |`),
+      '',
+    ] : []),
+    'Raw numbers: `bench/results/kernels.json`.',
+    END,
+  ].join('\n');
+  updateResultsSection(BEGIN, END, section);
+  console.log(`Updated bench/RESULTS.md (section between ${BEGIN} and ${END})`);
+}

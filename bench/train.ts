@@ -4,12 +4,11 @@
 // of steps on synthetic data; the median is reported. Run with
 // `npm run bench:train [-- --quick --threads 2 --runs 5]`. Writes
 // bench/results/train.json and the "train" section of bench/RESULTS.md.
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendInfo, fit, models, setNumThreads, supportedIsas, type Dataset, type Model } from '../lib/index';
-import { gc, gitCommit, median, random, repoRoot, writeAtomic } from './suite/common';
+import { gc, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,12 +151,7 @@ async function main(): Promise<void> {
     END,
   ].join('\n');
   const mdFile = path.resolve(args.markdown!);
-  let md = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8') : '# Benchmark results\n';
-  const b = md.indexOf(BEGIN);
-  const e = md.indexOf(END);
-  if (b >= 0 && e > b) md = md.slice(0, b) + section + md.slice(e + END.length);
-  else md = `${md.replace(/\s*$/, '')}\n\n${section}\n`;
-  writeAtomic(mdFile, md);
+  updateResultsSection(BEGIN, END, section, mdFile);
   console.log(`Updated ${path.relative(process.cwd(), mdFile) || mdFile} (section between ${BEGIN} and ${END})`);
 }
 

@@ -7,6 +7,7 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace adn_binding;
+  TuneAllocator();
   exports.Set("adder2dForward", Napi::Function::New(env, Adder2dForward));
   exports.Set("adder2dBackward", Napi::Function::New(env, Adder2dBackward));
   exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));

@@ -1,18 +1,48 @@
 #include "backend.h"
 
+#include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "addernet.h"
 #include "args.h"
 
 namespace adn_binding {
 
+// glibc serves every allocation above 32 MiB (a layer's activations, say)
+// with fresh mmap pages and unmaps them on free, so each training step or
+// forward pays a page fault per 4 KiB of output: on a VM that is slower than
+// the kernel that fills it (a 51 MB output: ~150 ms of faults, ~80 ms of
+// arithmetic). Serving such blocks from the heap and keeping freed memory
+// there makes the next tensor of that size reuse mapped pages. Skipped when
+// ADDERNET_MALLOC_TUNING=0 or when the user tunes malloc with its MALLOC_*_
+// environment variables.
+bool TuneAllocator() {
+  static bool tuned = false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if defined(__GLIBC__)
+    const char* opt = std::getenv("ADDERNET_MALLOC_TUNING");
+    if (opt && std::string(opt) == "0") return;
+    for (const char* var : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
+      if (std::getenv(var)) return;
+    tuned = mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
+            mallopt(M_TOP_PAD, 64 << 20) == 1;
+#endif
+  });
+  return tuned;
+}
+
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("isa", adn::isa_name(active_isa_or_throw(env)));
   o.Set("threads", adn::num_threads());
+  o.Set("mallocTuned", TuneAllocator());
   return o;
 }
 

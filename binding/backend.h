@@ -2,7 +2,10 @@
 #include <napi.h>
 
 namespace adn_binding {
-// () -> { isa, threads }
+// Once per process, at load: keep large tensors on the malloc heap (see .cc).
+// Returns whether the tuning is in effect.
+bool TuneAllocator();
+// () -> { isa, threads, mallocTuned }
 Napi::Value BackendInfo(const Napi::CallbackInfo& info);
 // (n) -> undefined
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);

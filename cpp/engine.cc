@@ -44,12 +44,7 @@ inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // patch equal to its filter still gives exactly 0.
 constexpr int64_t kReductionBlock = 64;
 
-void blocked_gemm(const GemmUkernel& uk, int64_t K, const float* a, const float* b, float* c) {
-  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock)
-    uk.fn(std::min(kReductionBlock, K - k0), a + k0 * uk.mr, b + k0 * uk.nr, c, k0 > 0);
-}
-
-// sum of v[k * stride] for k < K, blocked like blocked_gemm.
+// sum of v[k * stride] for k < K in kReductionBlock blocks, like the GEMM tiles.
 float blocked_sum(const float* v, int64_t K, int64_t stride) {
   float total = 0.0f;
   for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock) {
@@ -60,13 +55,30 @@ float blocked_sum(const float* v, int64_t K, int64_t stride) {
   return total;
 }
 
+// Each of the nr columns of a [K][nr] panel summed like blocked_sum, but with
+// the columns side by side in the inner loop so that it vectorises (the same
+// additions in the same order per column, hence the same bits).
+void column_sums(const float* panel, int64_t K, int nr, float* sums) {
+  constexpr int kMaxNr = 64;
+  float part[kMaxNr];
+  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock) {
+    for (int n = 0; n < nr; ++n) part[n] = 0.0f;
+    for (int64_t k = k0; k < std::min(K, k0 + kReductionBlock); ++k) {
+      const float* __restrict row = panel + k * nr;
+      for (int n = 0; n < nr; ++n) part[n] += row[n];
+    }
+    for (int n = 0; n < nr; ++n) sums[n] = k0 == 0 ? part[n] : sums[n] + part[n];
+  }
+  if (K == 0)
+    for (int n = 0; n < nr; ++n) sums[n] = 0.0f;
+}
+
 // A run of consecutive columns (output positions) in one image and output
 // row: their taps are evenly spaced along input rows, so packing and
 // scattering move contiguous (or strided) segments instead of single values.
 struct Run {
   int64_t col, len;  // columns [col, col + len) of the chunk
-  int64_t in_base;   // offset of the image in X
-  int64_t ih0, iw0;  // top-left tap of the first column, unpadded coordinates
+  int64_t in_off;    // offset of the first column's top-left tap in the padded input
   int64_t out_base;  // offset of (n, t=0, i, j) in Y for the first column
 };
 
@@ -125,7 +137,7 @@ struct Geometry {
       const int64_t end = std::min<int64_t>(count, (j + 1) * nr);
       while (col < end) {
         const int64_t oh = q / WO, ow = q % WO, len = std::min(end - col, WO - ow);
-        r.run[nruns++] = {col, len, n * s.c * plane, oh * s.sh, ow * s.sw, n * T * HW + q};
+        r.run[nruns++] = {col, len, n * s.c * plane + oh * s.sh * Wp + ow * s.sw, n * T * HW + q};
         col += len;
         q += len;
         if (q == HW) { q = 0; ++n; }
@@ -134,11 +146,29 @@ struct Geometry {
     r.first[panels] = nruns;
   }
 
-  // Offset of tap k of a run's first column in the padded input.
-  int64_t tap_offset(const Run& r, int64_t k) const {
+  // Offset of tap k = (c, u, v) from a patch's top-left corner.
+  int64_t tap(int64_t k) const {
     const int64_t c = k / KK, u = (k % KK) / s.kw, v = k % s.kw;
-    return r.in_base + c * plane + (r.ih0 + u) * Wp + r.iw0 + v;
+    return c * plane + u * Wp + v;
   }
+
+  // Walks taps k, k + 1, ... without dividing per step (the packing loops
+  // move runs as short as one output row, where a division per run dominates).
+  struct TapCursor {
+    const Geometry& g;
+    int64_t u, v, offset;
+    TapCursor(const Geometry& geo, int64_t k)
+        : g(geo), u((k % geo.KK) / geo.s.kw), v(k % geo.s.kw), offset(geo.tap(k)) {}
+    void next() {
+      ++offset;
+      if (++v < g.s.kw) return;
+      v = 0;
+      offset += g.Wp - g.s.kw;
+      if (++u < g.s.kh) return;
+      u = 0;
+      offset += g.plane - g.s.kh * g.Wp;
+    }
+  };
 
   // Unfolded patches as column panels [count/nr][kpad][nr] for k in
   // [k0, k0 + krows); rows >= krows and columns >= count are zero.
@@ -149,11 +179,15 @@ struct Geometry {
     for (int64_t j = 0; j < panels; ++j) {
       float* panel = out + j * kpad * nr;
       const int64_t cols = std::min<int64_t>(nr, count - j * nr);
-      for (int64_t kk = 0; kk < krows; ++kk) {
+      const Run* pr = runs.run + runs.first[j];
+      const int64_t nrun = runs.first[j + 1] - runs.first[j];
+      TapCursor tc(*this, k0);
+      for (int64_t kk = 0; kk < krows; ++kk, tc.next()) {
         float* __restrict row = panel + kk * nr - j * nr;  // indexed by chunk column
-        for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
-          const Run& r = runs.run[ri];
-          const float* __restrict src = xp + tap_offset(r, k0 + kk);
+        const float* tap_base = xp + tc.offset;
+        for (int64_t ri = 0; ri < nrun; ++ri) {
+          const Run& r = pr[ri];
+          const float* __restrict src = tap_base + r.in_off;
           float* __restrict dst = row + r.col;
           if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e];
           else for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e * sw];
@@ -161,8 +195,7 @@ struct Geometry {
         for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
       }
       for (int64_t e = krows * nr; e < kpad * nr; ++e) panel[e] = 0.0f;
-      if (sums)
-        for (int64_t n = 0; n < nr; ++n) sums[j * nr + n] = blocked_sum(panel + n, krows, nr);
+      if (sums) column_sums(panel, krows, nr, sums + j * nr);
     }
   }
 
@@ -171,12 +204,13 @@ struct Geometry {
   void scatter_tile(const float* tile, int nr, int64_t rows, int64_t k0, Runs runs, int64_t j,
                     float* gxp) const {
     const int64_t sw = s.sw;
-    for (int64_t m = 0; m < rows; ++m) {
+    TapCursor tc(*this, k0);
+    for (int64_t m = 0; m < rows; ++m, tc.next()) {
       const float* src_row = tile + m * nr - j * nr;
       for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
         const Run& r = runs.run[ri];
         const float* __restrict src = src_row + r.col;
-        float* __restrict dst = gxp + tap_offset(r, k0 + m);
+        float* __restrict dst = gxp + r.in_off + tc.offset;
         if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] += src[e];
         else for (int64_t e = 0; e < r.len; ++e) dst[e * sw] += src[e];
       }
@@ -192,7 +226,7 @@ struct Geometry {
     for (int64_t ri = 0; ri < nruns; ++ri) {
       const Run& r = runs.run[ri];
       for (int64_t e = 0; e < r.len; ++e) {
-        const float* src = xp + r.in_base + r.ih0 * Wp + r.iw0 + e * s.sw;
+        const float* src = xp + r.in_off + e * s.sw;
         float* __restrict dst = patch;
         for (int64_t c = 0; c < s.c; ++c)
           for (int64_t u = 0; u < s.kh; ++u, dst += s.kw) {
@@ -298,10 +332,14 @@ void pack_filters_transposed(const float* w, int64_t T, int64_t K, int64_t k0, i
     }
 }
 
-// Positions per task: whole register tiles, enough tasks to balance threads.
-int64_t position_block(int64_t P, int nr, int threads) {
+// Positions per task: whole register tiles, enough tasks to balance threads,
+// and few enough that the task's packed patches (K x positions) stay in L2
+// next to the packed filters.
+int64_t position_block(int64_t P, int64_t K, int nr, int threads) {
+  constexpr int64_t kPackBytes = 160 << 10;
   const int64_t tiles = div_up(P, nr);
-  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, tiles / (4 * threads)));
+  const int64_t fit = std::max<int64_t>(1, kPackBytes / (K * nr * int64_t(sizeof(float))));
+  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>({8, fit, tiles / (4 * threads)}));
   return per_task * nr;
 }
 
@@ -319,7 +357,7 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   pack_filters(w, g.T, g.K, mr, wpack, adder ? wsum : nullptr);
   const float* xp = padded_input(ses, 2, g, x);
 
-  const int64_t block = position_block(g.P, nr, ses.threads());
+  const int64_t block = position_block(g.P, g.K, nr, ses.threads());
   ses.parallel_for(div_up(g.P, block), [&](size_t task, int worker) {
     const int64_t p0 = int64_t(task) * block, count = std::min(block, g.P - p0);
     const int64_t ppanels = div_up(count, nr);
@@ -327,18 +365,27 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
     reserve_runs(cv, count, nr);
     cv.reserve<float>(ppanels * g.K * nr);
     cv.reserve<float>(ppanels * nr);
-    cv.reserve<float>(mr * nr);
+    cv.reserve<float>(tpanels * mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
     const Runs runs = take_runs(cv, count, nr);
     float* xpack = cv.take<float>(ppanels * g.K * nr);
     float* xsum = cv.take<float>(ppanels * nr);
-    float* tile = cv.take<float>(mr * nr);
+    float* tiles = cv.take<float>(tpanels * mr * nr);
 
     g.make_runs(p0, count, nr, runs);
     g.pack_columns(xp, runs, count, 0, g.K, g.K, nr, xpack, adder ? xsum : nullptr);
     for (int64_t j = 0; j < ppanels; ++j) {
+      // Reduction block outside the filter panels: the block's kReductionBlock
+      // x nr slice of patches stays in L1 while every filter panel streams
+      // past it. Each tile still sums block by block in k order.
+      const float* bj = xpack + j * g.K * nr;
+      for (int64_t k0 = 0; k0 < g.K; k0 += kReductionBlock) {
+        const int64_t kc = std::min(kReductionBlock, g.K - k0);
+        for (int64_t i = 0; i < tpanels; ++i)
+          uk.fn(kc, wpack + (i * g.K + k0) * mr, bj + k0 * nr, tiles + i * mr * nr, k0 > 0);
+      }
       for (int64_t i = 0; i < tpanels; ++i) {
-        blocked_gemm(uk, g.K, wpack + i * g.K * mr, xpack + j * g.K * nr, tile);
+        const float* tile = tiles + i * mr * nr;
         const int64_t rows = std::min<int64_t>(mr, g.T - i * mr);
         for (int64_t m = 0; m < rows; ++m) {
           const int64_t t = i * mr + m;

@@ -18,11 +18,16 @@ export interface BackendInfo {
   /** Whether a CUDA device is usable. */
   cuda: boolean;
   version: string;
+  /**
+   * Whether the addon moved large allocations onto glibc's heap at load, so
+   * fresh tensors reuse mapped pages (ADDERNET_MALLOC_TUNING=0 turns it off).
+   */
+  mallocTuned: boolean;
 }
 
 export function backendInfo(): BackendInfo {
   const info = native.backendInfo();
-  return { isa: info.isa, threads: info.threads, cuda: false, version };
+  return { isa: info.isa, threads: info.threads, cuda: false, version, mallocTuned: info.mallocTuned };
 }
 
 /** Sets the number of threads every kernel uses (default: all cores). */

@@ -49,7 +49,7 @@ export interface NativeAddon {
     param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array | null,
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
   ): void;
-  backendInfo(): { isa: 'avx512' | 'avx2' | 'scalar'; threads: number };
+  backendInfo(): { isa: 'avx512' | 'avx2' | 'scalar'; threads: number; mallocTuned: boolean };
   setNumThreads(n: number): void;
   setIsa(isa: string): void;
   supportedIsas(): string[];

@@ -103,6 +103,15 @@ describe('ADDERNET_ISA', () => {
     expect(out.threads).toBe(3);
   });
 
+  it('tunes glibc malloc at load unless ADDERNET_MALLOC_TUNING=0 or a MALLOC_*_ variable is set', () => {
+    const info = (env: Record<string, string>) =>
+      runJson(`const a = require(${JSON.stringify(repo)}); console.log(JSON.stringify(a.backendInfo()));`, env);
+    const glibc = process.platform === 'linux' && !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+    expect(info({}).mallocTuned).toBe(glibc);
+    expect(info({ ADDERNET_MALLOC_TUNING: '0' }).mallocTuned).toBe(false);
+    expect(info({ MALLOC_TOP_PAD_: '1048576' }).mallocTuned).toBe(false);
+  });
+
   it('ADDERNET_ISA=bogus gives a coded error from backendInfo and from the ops, not a crash', () => {
     const probe = (expr: string) => `
       try { ${expr}; console.log(JSON.stringify({ ok: true })); }

@@ -81,6 +81,18 @@ export function writeAtomic(file: string, data: string): void {
   fs.renameSync(tmp, file);
 }
 
+/**
+ * Replaces the section of bench/RESULTS.md between `begin` and `end` (markers
+ * included in `section`), or appends it; every other section stays as it is.
+ */
+export function updateResultsSection(begin: string, end: string, section: string, file = path.join(repoRoot, 'bench', 'RESULTS.md')): void {
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const b = old.indexOf(begin);
+  const e = old.indexOf(end);
+  const next = b >= 0 && e > b ? old.slice(0, b) + section + old.slice(e + end.length) : `${old.trimEnd()}\n\n${section}\n`;
+  writeAtomic(file, next);
+}
+
 export function gitCommit(): string | undefined {
   try {
     const sha = execSync('git rev-parse --short HEAD', { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();

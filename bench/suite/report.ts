@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ConvShape } from './onnx';
 import type { PeakProbe } from './peak';
 import { energyNJ, energyPerElementPJ, ENERGY_PJ, GROUP_TITLES, MODELS, type Group } from './rows';
-import { repoRoot, writeAtomic } from './common';
+import { repoRoot, updateResultsSection } from './common';
 
 export type Mode = 'fwd' | 'train';
 
@@ -293,13 +293,7 @@ export function updateResultsMd(r: SuiteResult, file = path.join(repoRoot, 'benc
     renderMarkdown(r, { detail: 'details' }).trimEnd(),
     RESULTS_END,
   ].join('\n');
-  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const begin = old.indexOf('<!-- bench-suite:begin');
-  const end = old.indexOf(RESULTS_END);
-  const next = begin >= 0 && end > begin
-    ? old.slice(0, begin) + section + old.slice(end + RESULTS_END.length)
-    : `${old.trimEnd()}\n\n${section}\n`;
-  writeAtomic(file, next);
+  updateResultsSection('<!-- bench-suite:begin', RESULTS_END, section, file);
 }
 
 /** Series for the charts: headline systems at the highest thread count. */
