@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -11,7 +12,40 @@
 
 #include "addernet.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace adn {
+
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls ready() for up to `limit` before the caller falls back to sleeping on
+// a condition variable: the kernels of one layer or training step follow each
+// other within microseconds, and a futex wake-up costs tens of microseconds
+// (more on a VM), which is a good part of a small layer's run time.
+template <class Ready>
+bool spin_until(Ready ready, std::chrono::microseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+constexpr std::chrono::microseconds kWorkerSpin{100};  // idle worker, between jobs
+constexpr std::chrono::microseconds kCallerSpin{2000};  // caller, waiting for the last tasks
+}  // namespace
 
 float* Scratch::get(size_t floats) {
   if (floats > capacity_) {
@@ -34,13 +68,13 @@ struct ThreadPool::Impl {
   std::vector<Scratch> shared;
   std::mutex m;
   std::condition_variable wake, done;
-  uint64_t generation = 0;
-  bool stopping = false;
+  std::atomic<uint64_t> generation{0};  // written under m
+  std::atomic<bool> stopping{false};    // written under m
   // Current job.
   const std::function<void(size_t, int)>* fn = nullptr;
   size_t ntasks = 0;
   std::atomic<size_t> next{0};
-  int active = 0;  // workers still inside the current job
+  std::atomic<int> active{0};  // workers still inside the current job
   std::exception_ptr error;
 
   void run_tasks(int worker) {
@@ -60,15 +94,19 @@ struct ThreadPool::Impl {
   void worker_loop(int worker) {
     uint64_t seen = 0;
     for (;;) {
-      {
+      const auto ready = [&] { return stopping.load() || generation.load() != seen; };
+      if (!spin_until(ready, kWorkerSpin)) {
         std::unique_lock<std::mutex> g(m);
-        wake.wait(g, [&] { return stopping || generation != seen; });
-        if (stopping) return;
-        seen = generation;
+        wake.wait(g, ready);
       }
+      if (stopping.load()) return;
+      seen = generation.load();
       run_tasks(worker);
-      std::lock_guard<std::mutex> g(m);
-      if (--active == 0) done.notify_one();
+      if (active.fetch_sub(1) == 1) {
+        // Under m, so a caller between its predicate check and wait() cannot miss it.
+        std::lock_guard<std::mutex> g(m);
+        done.notify_one();
+      }
     }
   }
 
@@ -85,7 +123,7 @@ struct ThreadPool::Impl {
     wake.notify_all();
     for (auto& t : workers) t.join();
     workers.clear();
-    stopping = false;
+    stopping.store(false);
   }
 };
 
@@ -146,14 +184,20 @@ void ThreadPool::Session::parallel_for(size_t ntasks, const std::function<void(s
     p.fn = &fn;
     p.ntasks = ntasks;
     p.next.store(0);
-    p.active = helpers;
+    p.active.store(helpers);
     p.error = nullptr;
-    ++p.generation;
+    p.generation.fetch_add(1);
   }
   p.wake.notify_all();
   p.run_tasks(0);
-  std::unique_lock<std::mutex> g(p.m);
-  p.done.wait(g, [&] { return p.active == 0; });
+  const auto finished = [&] { return p.active.load() == 0; };
+  std::unique_lock<std::mutex> g(p.m, std::defer_lock);
+  if (!spin_until(finished, kCallerSpin)) {
+    g.lock();
+    p.done.wait(g, finished);
+  } else {
+    g.lock();
+  }
   p.fn = nullptr;
   if (p.error) std::rethrow_exception(p.error);
 }

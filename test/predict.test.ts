@@ -201,3 +201,29 @@ describe('predict on inputs that are not batches of the model\'s examples', () =
     expect(y.shape).toEqual([3, 7]);
   });
 });
+
+describe('worker threads terminated mid-call', () => {
+  it('never abort the process (loading the addon, running kernels, at random moments)', () => {
+    ensureDist();
+    // Each worker loads the addon and runs kernels in a loop; the parent
+    // terminates it after 0-30 ms, often inside the addon's init or a call.
+    const code = `
+      const { Worker } = require('node:worker_threads');
+      const body = 'const a = require(' + JSON.stringify(${JSON.stringify(ROOT)}) + ');' +
+        'const x = a.tensor(new Float32Array(8*16*16*16).fill(0.5), [8,16,16,16]);' +
+        'const w = a.tensor(new Float32Array(16*16*9).fill(0.1), [16,16,3,3]);' +
+        'for (;;) { try { a.ops.adder2d(x, w, { padding: 1 }); a.backendInfo(); } catch (e) {} }';
+      (async () => {
+        let seed = 7;
+        for (let i = 0; i < 30; i++) {
+          const worker = new Worker(body, { eval: true });
+          seed = (seed * 1103515245 + 12345) >>> 0;
+          await new Promise((r) => setTimeout(r, seed % 30));
+          await worker.terminate();
+        }
+        console.log('survived');
+      })();`;
+    const out = execFileSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(out.trim()).toBe('survived');
+  }, 70_000);
+});
