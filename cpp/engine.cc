@@ -73,6 +73,16 @@ void column_sums(const float* panel, int64_t K, int nr, float* sums) {
     for (int n = 0; n < nr; ++n) sums[n] = 0.0f;
 }
 
+// dst[0, len) = src[0, len) for the short runs of packing (often one output
+// row of 7-32 values): fixed 8-float chunks, which compile to a couple of
+// vector moves, instead of a generic vectorised loop whose alignment peeling
+// and remainder handling cost more than the copy at these lengths.
+inline void copy_run(const float* __restrict src, int64_t len, float* __restrict dst) {
+  int64_t e = 0;
+  for (; e + 8 <= len; e += 8) std::memcpy(dst + e, src + e, 8 * sizeof(float));
+  for (; e < len; ++e) dst[e] = src[e];
+}
+
 // A run of consecutive columns (output positions) in one image and output
 // row: their taps are evenly spaced along input rows, so packing and
 // scattering move contiguous (or strided) segments instead of single values.
@@ -189,7 +199,7 @@ struct Geometry {
           const Run& r = pr[ri];
           const float* __restrict src = tap_base + r.in_off;
           float* __restrict dst = row + r.col;
-          if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e];
+          if (sw == 1) copy_run(src, r.len, dst);
           else for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e * sw];
         }
         for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
@@ -333,14 +343,17 @@ void pack_filters_transposed(const float* w, int64_t T, int64_t K, int64_t k0, i
 }
 
 // Positions per task: whole register tiles, enough tasks to balance threads,
-// and few enough that the task's packed patches (K x positions) stay in L2
-// next to the packed filters.
-int64_t position_block(int64_t P, int64_t K, int nr, int threads) {
+// few enough that the task's packed patches (K x positions) stay in L2 next
+// to the packed filters, and each worth at least kMinTaskOps (a small layer
+// runs on fewer threads rather than paying a wake-up per few microseconds).
+int64_t position_block(int64_t P, int64_t K, int64_t T, int nr, int threads) {
   constexpr int64_t kPackBytes = 160 << 10;
+  constexpr int64_t kMinTaskOps = 4 << 20;
   const int64_t tiles = div_up(P, nr);
   const int64_t fit = std::max<int64_t>(1, kPackBytes / (K * nr * int64_t(sizeof(float))));
-  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>({8, fit, tiles / (4 * threads)}));
-  return per_task * nr;
+  const int64_t worth = div_up(kMinTaskOps, 2 * nr * K * T);
+  const int64_t per_task = std::max<int64_t>({1, worth, std::min<int64_t>({8, fit, tiles / (4 * threads)})});
+  return std::min(per_task, tiles) * nr;
 }
 
 void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
@@ -357,7 +370,7 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   pack_filters(w, g.T, g.K, mr, wpack, adder ? wsum : nullptr);
   const float* xp = padded_input(ses, 2, g, x);
 
-  const int64_t block = position_block(g.P, g.K, nr, ses.threads());
+  const int64_t block = position_block(g.P, g.K, g.T, nr, ses.threads());
   ses.parallel_for(div_up(g.P, block), [&](size_t task, int worker) {
     const int64_t p0 = int64_t(task) * block, count = std::min(block, g.P - p0);
     const int64_t ppanels = div_up(count, nr);
