@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, type Isa } from '../lib/index';
-import { gc, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
+import { gc, gcNote, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 interface Layer { n: number; c: number; h: number; w: number; t: number; k: number; p: number }
 
@@ -78,7 +78,8 @@ console.log(`- backend: ${JSON.stringify(machine.backend)}, ISAs here: ${machine
 console.log(`- commit: ${machine.commit ?? 'unknown'}, ${machine.date}, load average ${machine.loadAverage.toFixed(2)}`);
 if (machine.loadAverage > 0.5) console.log('- WARNING: the machine is busy; multi-thread numbers will be low and noisy');
 console.log(`- measuring ISAs ${isas.join(', ')} at ${threadCounts.join(', ')} thread(s), layers ${layerNames.join(', ')}${args.quick ? ' (quick)' : ''}`);
-console.log(`- ops = 2*N*T*HO*WO*C*KH*KW per forward, twice that per backward (both gradients)\n`);
+console.log(`- ops = 2*N*T*HO*WO*C*KH*KW per forward, twice that per backward (both gradients)`);
+console.log(`- ${gcNote}; outputs freshly allocated per call, as ops.* does\n`);
 
 const results: Result[] = [];
 for (const name of layerNames) {
@@ -191,7 +192,7 @@ if (!args.quick && threadCounts.includes(2)) {
     `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; commit ${machine.commit ?? 'unknown'}, ${machine.date.slice(0, 10)}` +
       `${machine.loadAverage > 0.5 ? ` (load average ${machine.loadAverage.toFixed(1)} at start)` : ''}.`,
     'G-ops/s (2 ops per element, the same count as conv FLOPs; backward = both gradients, twice the forward\'s ops), median of',
-    `${MIN_RUNS}-${MAX_RUNS} runs after a warm-up, systems interleaved.`,
+    `${MIN_RUNS}-${MAX_RUNS} runs after a warm-up, systems interleaved; ${gcNote}.`,
     '',
     `| layer | isa | threads | ${SYSTEMS.join(' | ')} |`,
     `|---|---|---:|${SYSTEMS.map(() => '---:').join('|')}|`,

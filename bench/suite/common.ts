@@ -29,6 +29,16 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * How V8's garbage collector shares the machine: `npm run bench` and
+ * `bench:kernels` start node with --single-threaded-gc, so that sweeping
+ * after the forced gc() before each timed call does not run on helper threads
+ * that compete with the kernel threads for the cores.
+ */
+export const gcNote = process.execArgv.includes('--single-threaded-gc')
+  ? "V8's GC on the main thread only (node --single-threaded-gc), a full gc() before each timed call"
+  : "V8's GC with its default helper threads, a full gc() before each timed call";
+
 v8.setFlagsFromString('--expose-gc');
 /** Full garbage collection, so a previous call's garbage is not swept while the next one is timed. */
 export const gc = vm.runInNewContext('gc') as () => void;

@@ -67,7 +67,7 @@ export interface SuiteResult {
     /** 1-minute load average at the start and the end: other work on the machine skews the figures. */
     loadAvg1m?: { start: number; end: number };
   };
-  settings: { threadCounts: number[]; isas: string[]; targetS: number; minRuns: number; maxRuns: number; capS: number };
+  settings: { threadCounts: number[]; isas: string[]; targetS: number; minRuns: number; maxRuns: number; capS: number; gc?: string };
   peak: PeakProbe;
   peers: PeerInfo[];
   checks: CheckResult[];
@@ -253,7 +253,7 @@ function headerLines(r: SuiteResult): string[] {
     `- command: \`${r.command}\``,
     `- measured peak (bench/suite/peak/fma_peak.cpp, ${peak.compiler} -O3 ${peak.flags.join(' ')}, pinned threads, best of start and end of run): ${peakText}. "% of peak" = G-ops/s over the FMA peak at the cell's thread count.${sharedCore}`,
     `- ops: 2 per multiply-accumulate or per absolute-difference-accumulate; a training step = forward + input gradient + filter gradient = 3x the forward's ops.`,
-    `- timing: per layer, one interleaved warm-up round, then rounds in which every system runs once (order rotated each round, grouped by thread count), until each has about ${r.settings.targetS} s of samples (${r.settings.minRuns}–${r.settings.maxRuns} runs); median, min and max of those runs. A call predicted (from the system's best throughput on smaller rows) to take over ${r.settings.capS} s is skipped; one whose warm-up took over ${r.settings.capS} s keeps that cold call as its only sample ("1 cold call"); over half of it, one timed run. Peak RSS: the process's high-water mark during the call (reset through /proc/self/clear_refs), Δ = over its RSS just before.`,
+    `- timing: per layer, one interleaved warm-up round, then rounds in which every system runs once (order rotated each round, grouped by thread count), until each has about ${r.settings.targetS} s of samples (${r.settings.minRuns}–${r.settings.maxRuns} runs); median, min and max of those runs. A call predicted (from the system's best throughput on smaller rows) to take over ${r.settings.capS} s is skipped; one whose warm-up took over ${r.settings.capS} s keeps that cold call as its only sample ("1 cold call"); over half of it, one timed run. ${r.settings.gc ?? 'V8 GC settings not recorded'}. Peak RSS: the process's high-water mark during the call (reset through /proc/self/clear_refs), Δ = over its RSS just before.`,
     `- threads pinned: addernet setNumThreads(1|2); onnxruntime intraOpNumThreads 1|2, interOpNumThreads 1; tfjs-wasm setThreadsCount(1) (Node has no threaded wasm backend); tfjs-cpu is single-threaded JavaScript; torch.set_num_threads(1|2).`,
     `- same inputs: X, W and dY are generated once per layer and given to every system (TensorFlow.js gets them permuted to NHWC / HWIO outside the timed region).`,
     `- correctness check before timing (small shapes with stride 2, padding, 5x5 and 1x1): ${r.checks.length} comparisons, ${failed.length} failed; worst max-abs-diff / max|ref|: y ${worst('y').toExponential(1)}, dx ${worst('dx').toExponential(1)}, dw ${worst('dw').toExponential(1)}${failed.length ? ` — FAILED: ${failed.map((f) => `${f.system} ${f.mode} ${f.shape}${f.error ? ` (${f.error})` : ''}`).join('; ')}` : ''}`,

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendInfo, supportedIsas, type Isa } from '../../lib/index';
 import { writeCharts } from './charts';
-import { gitCommit, median, relError, repoRoot, writeAtomic } from './common';
+import { gcNote, gitCommit, median, relError, repoRoot, writeAtomic } from './common';
 import { measurePeak, mergePeak } from './peak';
 import { renderMarkdown, updateResultsMd, type CellResult, type CheckResult, type RowInfo, type SuiteResult } from './report';
 import { GROUP_TITLES, opsOf, QUICK_ROWS, ROWS, macsPerSample, shapeKey, type Row } from './rows';
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
       addernet: { ...backendInfo() }, supportedIsas: supportedIsas(),
       loadAvg1m: { start: loadStart, end: os.loadavg()[0] },
     },
-    settings: { threadCounts, isas, targetS: TARGET_S, minRuns: MIN_RUNS, maxRuns: MAX_RUNS, capS: CAP_S },
+    settings: { threadCounts, isas, targetS: TARGET_S, minRuns: MIN_RUNS, maxRuns: MAX_RUNS, capS: CAP_S, gc: gcNote },
     peak,
     peers: groups.map((g) => ({ name: g.name, available: g.available, note: g.note, versions: g.versions })),
     checks, rows: rowInfo, results, notes,
