@@ -229,23 +229,24 @@ struct Geometry {
 
   // Unfolded patches as row panels [K/nr][count][nr]: panel j holds k in
   // [j*nr, j*nr + nr) for each column (the B operand of the filter gradient).
-  // patch: scratch of div_up(K, nr) * nr floats.
-  void pack_rows(const float* xp, Runs runs, int64_t count, int nr, float* out, float* patch) const {
+  // Tap by tap: the columns of a run read consecutive (strided) input values.
+  void pack_rows(const float* xp, Runs runs, int64_t count, int nr, float* out) const {
     const int64_t panels = div_up(K, nr), nruns = runs.first[div_up(count, nr)];
-    for (int64_t e = K; e < panels * nr; ++e) patch[e] = 0.0f;
-    for (int64_t ri = 0; ri < nruns; ++ri) {
-      const Run& r = runs.run[ri];
-      for (int64_t e = 0; e < r.len; ++e) {
-        const float* src = xp + r.in_off + e * s.sw;
-        float* __restrict dst = patch;
-        for (int64_t c = 0; c < s.c; ++c)
-          for (int64_t u = 0; u < s.kh; ++u, dst += s.kw) {
-            const float* __restrict row = src + c * plane + u * Wp;
-            for (int64_t v = 0; v < s.kw; ++v) dst[v] = row[v];
-          }
-        float* __restrict o = out + (r.col + e) * nr;
-        for (int64_t j = 0; j < panels; ++j, o += count * nr)
-          for (int64_t n = 0; n < nr; ++n) o[n] = patch[j * nr + n];
+    const int64_t pstride = count * nr, sw = s.sw;
+    if (K % nr) {
+      float* last = out + (panels - 1) * pstride;
+      for (int64_t col = 0; col < count; ++col)
+        for (int64_t n = K % nr; n < nr; ++n) last[col * nr + n] = 0.0f;
+    }
+    TapCursor tc(*this, 0);
+    for (int64_t k = 0; k < K; ++k, tc.next()) {
+      float* panel = out + (k / nr) * pstride + k % nr;
+      const float* base = xp + tc.offset;
+      for (int64_t ri = 0; ri < nruns; ++ri) {
+        const Run& r = runs.run[ri];
+        const float* __restrict src = base + r.in_off;
+        float* __restrict dst = panel + r.col * nr;
+        for (int64_t e = 0; e < r.len; ++e) dst[e * nr] = src[e * sw];
       }
     }
   }
@@ -456,19 +457,17 @@ void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x
     reserve_runs(cv, chunk, nr);
     cv.reserve<float>(tpanels * chunk * mr);
     cv.reserve<float>(kpanels * chunk * nr);
-    cv.reserve<float>(kpanels * nr);
     cv.reserve<float>(mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
     const Runs runs = take_runs(cv, chunk, nr);
     float* apack = cv.take<float>(tpanels * chunk * mr);
     float* bpack = cv.take<float>(kpanels * chunk * nr);
-    float* patch = cv.take<float>(kpanels * nr);
     float* tile = cv.take<float>(mr * nr);
     for (int64_t p0 = pa; p0 < pb; p0 += chunk) {
       const int64_t count = std::min(chunk, pb - p0);
       g.make_runs(p0, count, nr, runs);
       g.pack_grad_rows(gy, runs, count, nr, mr, apack);
-      g.pack_rows(xp, runs, count, nr, bpack, patch);
+      g.pack_rows(xp, runs, count, nr, bpack);
       for (int64_t i = 0; i < tpanels; ++i)
         for (int64_t j = 0; j < kpanels; ++j) {
           uk.fn(count, apack + i * count * mr, bpack + j * count * nr, tile, false);
