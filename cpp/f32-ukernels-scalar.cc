@@ -5,6 +5,11 @@
 #include "ukernels.h"
 
 namespace adn {
+
+// In its own file, compiled with -fno-trapping-math (see CMakeLists.txt).
+void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,
+                        size_t x_stride, float* c);
+
 namespace {
 constexpr int MR = 4, NR = 8;
 
@@ -26,23 +31,6 @@ void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c, boo
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) acc[m][n] += std::max(a[m], b[n]);
   store_tile(&acc[0][0], c, accumulate);
-}
-
-void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,
-                        size_t x_stride, float* c) {
-  float acc[MR][NR] = {}, xt[MR][NR];
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) xt[m][n] = x[m * x_stride + n];
-  for (size_t r = 0; r < kc; ++r, a += MR, b += NR)
-    for (int m = 0; m < MR; ++m)
-      for (int n = 0; n < NR; ++n) {
-        // Branch-free clamp (compiles to min/max): the signs are random.
-        float d = a[m] - xt[m][n];
-        d = d < -1.0f ? -1.0f : d;
-        d = d > 1.0f ? 1.0f : d;
-        acc[m][n] += d * b[n];
-      }
-  std::copy(&acc[0][0], &acc[0][0] + MR * NR, c);
 }
 
 const IsaConfig kScalar = {Isa::scalar,
