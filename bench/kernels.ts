@@ -49,7 +49,9 @@ const MIN_RUNS = args.quick ? 1 : 3;
 const MAX_RUNS = args.quick ? 5 : 30;
 
 // Collect garbage before each timed call, so the previous call's large
-// outputs are not swept concurrently on the other core while a kernel runs.
+// outputs are not swept while a kernel runs (with node --single-threaded-gc,
+// as `npm run bench:kernels` starts it, none of that work is left to helper
+// threads either; see gcNote).
 function timeMs(fn: () => unknown): number {
   gc();
   const start = process.hrtime.bigint();

@@ -44,20 +44,10 @@ inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // patch equal to its filter still gives exactly 0.
 constexpr int64_t kReductionBlock = 64;
 
-// sum of v[k * stride] for k < K in kReductionBlock blocks, like the GEMM tiles.
-float blocked_sum(const float* v, int64_t K, int64_t stride) {
-  float total = 0.0f;
-  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock) {
-    float part = 0.0f;
-    for (int64_t k = k0; k < std::min(K, k0 + kReductionBlock); ++k) part += v[k * stride];
-    total = k0 == 0 ? part : total + part;
-  }
-  return total;
-}
-
-// Each of the nr columns of a [K][nr] panel summed like blocked_sum, but with
-// the columns side by side in the inner loop so that it vectorises (the same
-// additions in the same order per column, hence the same bits).
+// Each of the nr columns of a [K][nr] panel summed in kReductionBlock blocks,
+// like the GEMM tiles (a block summed in k order, then added to the total),
+// with the columns side by side in the inner loop so that it vectorises.
+// nr = 1 sums one contiguous vector (a filter).
 void column_sums(const float* panel, int64_t K, int nr, float* sums) {
   constexpr int kMaxNr = 64;
   float part[kMaxNr];
@@ -322,7 +312,7 @@ void pack_filters(const float* w, int64_t T, int64_t K, int mr, float* out, floa
       if (t < T) {
         const float* src = w + t * K;
         for (int64_t k = 0; k < K; ++k) dst[k * mr] = src[k];
-        if (sums) sums[t] = blocked_sum(src, K, 1);
+        if (sums) column_sums(src, K, 1, sums + t);
       } else {
         for (int64_t k = 0; k < K; ++k) dst[k * mr] = 0.0f;
       }
