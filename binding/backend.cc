@@ -16,7 +16,7 @@ namespace adn_binding {
 // glibc serves every allocation above 32 MiB (a layer's activations, say)
 // with fresh mmap pages and unmaps them on free, so each training step or
 // forward pays a page fault per 4 KiB of output: on a VM that is slower than
-// the kernel that fills it (bench/malloc.ts: a 51 MB output, 306 ms -> 76 ms
+// the kernel that fills it (bench/malloc.ts: a 51 MB output, 250 ms -> 72 ms
 // at 2 threads). Serving such blocks from the heap and keeping freed memory
 // there makes the next tensor of that size reuse mapped pages. Skipped when
 // ADDERNET_MALLOC_TUNING=0 or when the user tunes malloc with its MALLOC_*_
