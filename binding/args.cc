@@ -21,12 +21,8 @@ void throw_option(Napi::Env env, const std::string& msg) {
   throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_OPTION");
 }
 
-adn::Isa active_isa_or_throw(Napi::Env env) {
-  try {
-    return adn::active_isa();
-  } catch (const std::exception& e) {  // a bad ADDERNET_ISA value
-    throw error_with_code(env, Napi::Error::New(env, e.what()), "ERR_ADDERNET_ISA");
-  }
+void throw_shape(Napi::Env env, const std::string& msg) {
+  throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SHAPE");
 }
 
 static std::string received(const Napi::Value& v) {
@@ -95,8 +91,7 @@ adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index) {
   try {
     s.validate();
   } catch (const std::invalid_argument& e) {
-    throw error_with_code(env, Napi::RangeError::New(env, std::string("Invalid layer geometry: ") + e.what()),
-                          "ERR_ADDERNET_SHAPE");
+    throw_shape(env, std::string("Invalid layer geometry: ") + e.what());
   }
   return s;
 }

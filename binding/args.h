@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "addernet.h"
@@ -15,8 +17,29 @@ Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code);
 [[noreturn]] void throw_type(Napi::Env env, const std::string& msg);
 [[noreturn]] void throw_range(Napi::Env env, const std::string& msg);
 [[noreturn]] void throw_option(Napi::Env env, const std::string& msg);
-// The active ISA, reading ADDERNET_ISA on first use; a bad value throws ERR_ADDERNET_ISA.
-adn::Isa active_isa_or_throw(Napi::Env env);
+[[noreturn]] void throw_shape(Napi::Env env, const std::string& msg);
+
+// Runs a kernel, turning C++ failures into coded JS errors: invalid_argument
+// (data or geometry that do not fit) is ERR_ADDERNET_SHAPE; the layer memory
+// limit, an overflowing byte count or a failed allocation ERR_ADDERNET_MEMORY;
+// anything else ERR_ADDERNET_NATIVE.
+template <class Fn>
+void run_kernel(Napi::Env env, Fn fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    throw_shape(env, std::string("addernet: ") + e.what());
+  } catch (const std::length_error& e) {
+    throw error_with_code(env, Napi::RangeError::New(env, std::string("addernet: ") + e.what()),
+                          "ERR_ADDERNET_MEMORY");
+  } catch (const std::bad_alloc&) {
+    throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory for a kernel"),
+                          "ERR_ADDERNET_MEMORY");
+  } catch (const std::exception& e) {
+    throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + e.what()),
+                          "ERR_ADDERNET_NATIVE");
+  }
+}
 
 // A Float32Array argument with exactly `expected` elements (or null when
 // optional). Returns null for an absent optional argument.

@@ -40,16 +40,27 @@ bool TuneAllocator() {
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("isa", adn::isa_name(active_isa_or_throw(env)));
+  o.Set("isa", adn::isa_name(adn::active_isa()));
   o.Set("threads", adn::num_threads());
   o.Set("mallocTuned", TuneAllocator());
+  o.Set("layerMemoryLimit", double(adn::layer_memory_limit()));
+  Napi::Array warnings = Napi::Array::New(env);
+  const std::string all = adn::environment_warnings();
+  for (size_t begin = 0, i = 0; begin < all.size(); ++i) {
+    size_t end = all.find('\n', begin);
+    if (end == std::string::npos) end = all.size();
+    warnings.Set(uint32_t(i), all.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  o.Set("warnings", warnings);
   return o;
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int64_t n = integer(info, 0, "threads");
-  if (n < 1 || n > 1024)
-    throw_option(info.Env(), "Expected an integer from 1 to 1024 for threads but received " + std::to_string(n));
+  if (n < 1 || n > adn::kMaxThreads)
+    throw_option(info.Env(), "Expected an integer from 1 to " + std::to_string(adn::kMaxThreads) +
+                                 " for threads but received " + std::to_string(n));
   adn::set_num_threads(int(n));
   return info.Env().Undefined();
 }
@@ -57,7 +68,6 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_type(env, "Expected a string for isa");
-  active_isa_or_throw(env);
   try {
     adn::set_isa(adn::parse_isa(info[0].As<Napi::String>()));
   } catch (const std::exception& e) {

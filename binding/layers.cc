@@ -13,21 +13,6 @@ typedef void (*ForwardFn)(const adn::Conv2dShape&, const float*, const float*, c
 typedef void (*BackwardFn)(const adn::Conv2dShape&, const float*, const float*, const float*,
                            float*, float*, float*);
 
-// Kernel failures (e.g. out of memory for scratch) become JS errors.
-template <class Fn>
-void run_kernel(Napi::Env env, Fn fn) {
-  active_isa_or_throw(env);
-  try {
-    fn();
-  } catch (const std::bad_alloc&) {
-    throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory for kernel scratch"),
-                          "ERR_ADDERNET_MEMORY");
-  } catch (const std::exception& e) {
-    throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + e.what()),
-                          "ERR_ADDERNET_NATIVE");
-  }
-}
-
 Napi::Value forward(const Napi::CallbackInfo& info, ForwardFn fn) {
   const adn::Conv2dShape s = conv_shape(info, 4);
   const float* x = float_array(info, 0, "x", s.input_size(), false);

@@ -19,27 +19,6 @@ namespace {
 // Largest element count we accept: exact in a double and a JS array length.
 constexpr double kMaxElements = 9.0e15;
 
-[[noreturn]] void throw_shape(Napi::Env env, const std::string& msg) {
-  throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SHAPE");
-}
-
-// Kernel failures become JS errors. invalid_argument means the data did not
-// fit the shapes (a label >= K, an argmax from another input).
-template <class Fn>
-void run_kernel(Napi::Env env, Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    throw_shape(env, std::string("addernet: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory"),
-                          "ERR_ADDERNET_MEMORY");
-  } catch (const std::exception& e) {
-    throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + e.what()),
-                          "ERR_ADDERNET_NATIVE");
-  }
-}
-
 // An array of `count` integers >= min whose product stays a safe element count.
 std::vector<int64_t> int_dims(const Napi::CallbackInfo& info, size_t index, uint32_t count,
                               int64_t min) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 namespace adn {
@@ -33,8 +34,22 @@ bool isa_supported(Isa isa);
 void set_isa(Isa isa);
 Isa parse_isa(const std::string& name);  // throws std::invalid_argument
 
+constexpr int kMaxThreads = 1024;
 int num_threads();
-void set_num_threads(int n);  // n >= 1
+void set_num_threads(int n);  // 1 <= n <= kMaxThreads
+// Problems with ADDERNET_ISA / ADDERNET_NUM_THREADS found at first use, each
+// already resolved by falling back to the default ("" when none).
+std::string environment_warnings();
+
+// The most scratch memory (padded copies, packed operands, partial sums) one
+// kernel call may hold. Default: this machine's physical memory, so an absurd
+// geometry is refused before an overcommitting allocator hands out pages the
+// machine does not have. Exceeding it throws LayerMemoryError.
+struct LayerMemoryError : std::length_error {
+  using std::length_error::length_error;
+};
+int64_t layer_memory_limit();
+void set_layer_memory_limit(int64_t bytes);  // bytes >= 1
 
 // ---- Layer kernels (active ISA, all threads) ------------------------------
 // Y = -sum |Xp - F| (+ bias). bias may be null.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "addernet.h"
+#include "checked_size.h"
 #include "thread_pool.h"
 #include "ukernels.h"
 
@@ -24,14 +25,19 @@ void Conv2dShape::validate() const {
   need(t >= 1 && kh >= 1 && kw >= 1, "filter dimensions must be >= 1");
   need(sh >= 1 && sw >= 1, "stride must be >= 1");
   need(ph >= 0 && pw >= 0, "padding must be >= 0");
+  // Each value below 2^40, so sums such as h + 2 * ph cannot overflow; every
+  // product is then checked on its own.
   const int64_t lim = int64_t(1) << 40;
   need(n < lim && c < lim && h < lim && w < lim && t < lim && kh < lim && kw < lim &&
            sh < lim && sw < lim && ph < lim && pw < lim, "dimension too large");
   need(h + 2 * ph >= kh && w + 2 * pw >= kw, "output size must be >= 1");
-  // Every element count must fit comfortably in int64 (and a JS array length).
-  const double lim_elems = 9.0e15;
-  need(double(n) * c * h * w < lim_elems && double(t) * c * kh * kw < lim_elems &&
-           double(n) * t * ho() * wo() < lim_elems, "tensor too large");
+  // Every count the engine derives: tensors, the reduction length, the
+  // padded copy of the input and its gradient, the filter-by-reduction GEMM.
+  checked_mul(n, c, h, w, "the input");
+  const int64_t k_len = checked_mul(checked_mul(c, kh, "the reduction length"), kw, "the reduction length");
+  checked_mul(t, k_len, "the weight");
+  checked_mul(n, t, ho(), wo(), "the output");
+  checked_mul(n, c, h + 2 * ph, w + 2 * pw, "the padded input");
 }
 
 namespace {
@@ -93,7 +99,9 @@ struct Runs {
 // Carves typed, 64-byte aligned regions out of one scratch buffer.
 class Carver {
  public:
-  template <class T> void reserve(size_t n) { bytes_ += round(n * sizeof(T)); }
+  template <class T> void reserve(size_t n) {
+    bytes_ = checked_add(bytes_, checked_add(checked_bytes(n, sizeof(T)), 63) / 64 * 64);
+  }
   void bind(float* base) { next_ = reinterpret_cast<char*>(base); }
   template <class T> T* take(size_t n) {
     T* p = reinterpret_cast<T*>(next_);

@@ -1,9 +1,13 @@
 // Run-time ISA selection: CPUID for the instructions, XGETBV for the OS saving
-// YMM/ZMM state. ADDERNET_ISA=scalar|avx2|avx512 forces a path on first use.
+// YMM/ZMM state. ADDERNET_ISA=scalar|avx2|avx512 forces a path on first use;
+// a value this CPU cannot honour falls back to the best path, with a warning.
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+
+#include "thread_pool.h"
 #include "ukernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -52,19 +56,29 @@ const IsaConfig* config_for(Isa isa) {
 
 std::atomic<const IsaConfig*> g_active{nullptr};
 std::once_flag g_init;
+std::string g_isa_warning;  // written once, under g_init
 
+// A bad ADDERNET_ISA falls back to the best path with a warning rather than
+// failing every later call: the process stays usable and setIsa still works.
 void init_from_environment() {
-  Isa best = isa_supported(Isa::avx512) ? Isa::avx512
-             : isa_supported(Isa::avx2) ? Isa::avx2 : Isa::scalar;
+  const Isa best = isa_supported(Isa::avx512) ? Isa::avx512
+                   : isa_supported(Isa::avx2) ? Isa::avx2 : Isa::scalar;
+  Isa chosen = best;
   const char* forced = std::getenv("ADDERNET_ISA");
   if (forced && *forced) {
-    Isa isa = parse_isa(forced);
-    if (!isa_supported(isa))
-      throw std::runtime_error(std::string("ADDERNET_ISA=") + forced +
-                               " but this CPU or build does not support " + forced);
-    best = isa;
+    const std::string name = std::string(forced).substr(0, 40);
+    const std::string fallback = std::string("; using ") + isa_name(best);
+    try {
+      const Isa isa = parse_isa(forced);
+      if (isa_supported(isa))
+        chosen = isa;
+      else
+        g_isa_warning = "ADDERNET_ISA=" + name + " but this CPU or build does not support " + name + fallback;
+    } catch (const std::invalid_argument&) {
+      g_isa_warning = "Expected one of scalar, avx2, avx512 for ADDERNET_ISA but received \"" + name + "\"" + fallback;
+    }
   }
-  g_active.store(config_for(best));
+  g_active.store(config_for(chosen));
 }
 
 }  // namespace
@@ -96,6 +110,14 @@ const IsaConfig& active_config() {
 }
 
 Isa active_isa() { return active_config().isa; }
+
+std::string environment_warnings() {
+  active_config();
+  std::string out = g_isa_warning;
+  const std::string threads = thread_environment_warning();
+  if (!threads.empty()) out += (out.empty() ? "" : "\n") + threads;
+  return out;
+}
 
 void set_isa(Isa isa) {
   active_config();  // make sure the environment was read first

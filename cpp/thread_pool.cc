@@ -3,7 +3,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
 #include <exception>
 #include <new>
 #include <stdexcept>
@@ -11,6 +18,7 @@
 #include <vector>
 
 #include "addernet.h"
+#include "checked_size.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -52,7 +60,7 @@ float* Scratch::get(size_t floats) {
     std::free(data_);
     data_ = nullptr;
     capacity_ = 0;
-    size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
+    const size_t bytes = checked_add(checked_bytes(floats, sizeof(float)), 63) / 64 * 64;
     data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (!data_) throw std::bad_alloc();
     capacity_ = floats;
@@ -127,13 +135,58 @@ struct ThreadPool::Impl {
   }
 };
 
+namespace {
+std::mutex g_warnings_mutex;
+std::string g_thread_warning;
+
+std::atomic<int64_t> g_memory_limit{0};  // 0: not yet read
+
+int64_t physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && pages <= INT64_MAX / page) return int64_t(pages) * page;
+#endif
+  return int64_t(1) << 40;
+}
+}  // namespace
+
+// ADDERNET_NUM_THREADS as a whole number from 1 to kMaxThreads (the bound
+// setNumThreads has); anything else falls back to the core count, with a warning.
 static int default_threads() {
-  if (const char* env = std::getenv("ADDERNET_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n >= 1) return n;
-  }
   unsigned hc = std::thread::hardware_concurrency();
-  return hc ? static_cast<int>(hc) : 1;
+  const int cores = hc ? static_cast<int>(hc) : 1;
+  const char* env = std::getenv("ADDERNET_NUM_THREADS");
+  if (!env || !*env) return cores;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(env, &end, 10);
+  if (errno == 0 && *end == '\0' && n >= 1 && n <= kMaxThreads) return int(n);
+  std::lock_guard<std::mutex> g(g_warnings_mutex);
+  g_thread_warning = std::string("Expected an integer from 1 to ") + std::to_string(kMaxThreads) +
+                     " for ADDERNET_NUM_THREADS but received \"" + std::string(env).substr(0, 40) +
+                     "\"; using " + std::to_string(cores) + " threads";
+  return cores;
+}
+
+std::string thread_environment_warning() {
+  ThreadPool::instance();  // reads the environment
+  std::lock_guard<std::mutex> g(g_warnings_mutex);
+  return g_thread_warning;
+}
+
+int64_t layer_memory_limit() {
+  int64_t v = g_memory_limit.load();
+  if (v == 0) {
+    v = physical_memory_bytes();
+    int64_t expected = 0;
+    if (!g_memory_limit.compare_exchange_strong(expected, v)) v = expected;
+  }
+  return v;
+}
+
+void set_layer_memory_limit(int64_t bytes) {
+  if (bytes < 1) throw std::invalid_argument("layer memory limit must be >= 1 byte");
+  g_memory_limit.store(bytes);
 }
 
 ThreadPool::ThreadPool() : impl_(new Impl) { impl_->start(default_threads()); }
@@ -149,7 +202,8 @@ ThreadPool& ThreadPool::instance() {
 int ThreadPool::num_threads() const { return static_cast<int>(impl_->scratch.size()); }
 
 void ThreadPool::set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("thread count must be >= 1");
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("thread count must be from 1 to " + std::to_string(kMaxThreads));
   std::lock_guard<std::mutex> session(session_mutex_);
   if (n == num_threads()) return;
   impl_->stop();
@@ -157,17 +211,40 @@ void ThreadPool::set_num_threads(int n) {
   impl_->start(n);
 }
 
-ThreadPool::Session::Session(ThreadPool& pool) : pool_(pool), lock_(pool.session_mutex_) {}
+ThreadPool::Session::Session(ThreadPool& pool)
+    : pool_(pool), lock_(pool.session_mutex_), worker_bytes_(size_t(pool.num_threads()), 0) {}
 
 int ThreadPool::Session::threads() const { return pool_.num_threads(); }
 
+// Charged before allocating, so a refused call allocates nothing more.
+void ThreadPool::Session::charge(size_t& held, size_t floats) {
+  const size_t bytes = checked_bytes(floats, sizeof(float));
+  if (bytes <= held) return;
+  const size_t total = total_bytes_.fetch_add(bytes - held) + (bytes - held);
+  held = bytes;
+  const int64_t limit = layer_memory_limit();
+  if (total < bytes || total > uint64_t(limit)) {
+    const auto gb = [](double b) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.1f GB", b / 1e9);
+      return std::string(text);
+    };
+    throw LayerMemoryError("a layer call needs at least " + gb(double(total)) +
+                           " of scratch memory, more than the limit of " + gb(double(limit)) +
+                           " (this machine's memory)");
+  }
+}
+
 float* ThreadPool::Session::scratch(int worker, size_t floats) {
+  charge(worker_bytes_.at(size_t(worker)), floats);
   return pool_.impl_->scratch.at(worker).get(floats);
 }
 
 float* ThreadPool::Session::shared(int slot, size_t floats) {
   auto& s = pool_.impl_->shared;
   if (static_cast<size_t>(slot) >= s.size()) s.resize(slot + 1);
+  if (static_cast<size_t>(slot) >= shared_bytes_.size()) shared_bytes_.resize(slot + 1, 0);
+  charge(shared_bytes_[size_t(slot)], floats);
   return s[slot].get(floats);
 }
 

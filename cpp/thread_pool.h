@@ -2,10 +2,13 @@
 // Session holds the pool for a whole kernel call, so concurrent callers (e.g.
 // several async predictions) queue instead of sharing scratch buffers.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace adn {
 
@@ -26,6 +29,9 @@ class Scratch {
   size_t capacity_ = 0;
 };
 
+// What was wrong with ADDERNET_NUM_THREADS ("" when nothing).
+std::string thread_environment_warning();
+
 class ThreadPool {
  public:
   static ThreadPool& instance();
@@ -38,12 +44,17 @@ class ThreadPool {
     int threads() const;
     // fn(task, worker) for task in [0, ntasks); worker < threads() indexes scratch.
     void parallel_for(size_t ntasks, const std::function<void(size_t, int)>& fn);
-    // Per-worker scratch (worker < threads()) and caller-side shared buffers.
+    // Per-worker scratch (worker < threads()) and caller-side shared buffers
+    // (caller thread only). What one session asks for in all, the largest
+    // request per buffer summed, is bounded by layer_memory_limit().
     float* scratch(int worker, size_t floats);
     float* shared(int slot, size_t floats);
    private:
+    void charge(size_t& held, size_t floats);
     ThreadPool& pool_;
     std::unique_lock<std::mutex> lock_;
+    std::vector<size_t> worker_bytes_, shared_bytes_;  // each written by one thread
+    std::atomic<size_t> total_bytes_{0};
   };
 
   ~ThreadPool();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "checked_size.h"
 #include "thread_pool.h"
 
 namespace adn {
@@ -30,7 +31,8 @@ void Pool2dShape::validate() const {
   need(h + 2 * ph >= kh && w + 2 * pw >= kw, "output size must be >= 1");
   // argmax holds an int32 index within one plane.
   need(double(h) * w <= std::numeric_limits<int32_t>::max(), "an input plane must have < 2^31 elements");
-  need(double(n) * c * h * w < 9.0e15, "tensor too large");
+  checked_mul(n, c, h, w, "the input");
+  checked_mul(n, c, ho(), wo(), "the output");
 }
 
 namespace {

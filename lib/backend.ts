@@ -8,6 +8,9 @@ import { packageRoot } from './paths';
 // Read from package.json so the reported version can never drift.
 const { version } = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
 
+/** The most kernel threads setNumThreads and ADDERNET_NUM_THREADS accept. */
+export const MAX_THREADS = 1024;
+
 export type Isa = 'avx512' | 'avx2' | 'scalar';
 
 export interface BackendInfo {
@@ -23,17 +26,28 @@ export interface BackendInfo {
    * fresh tensors reuse mapped pages (ADDERNET_MALLOC_TUNING=0 turns it off).
    */
   mallocTuned: boolean;
+  /** Bytes of scratch memory one kernel call may use (this machine's memory); larger layers fail with ERR_ADDERNET_MEMORY. */
+  layerMemoryLimit: number;
+  /**
+   * What was wrong with ADDERNET_ISA or ADDERNET_NUM_THREADS, each already
+   * resolved by falling back to the default (also emitted once at load as a
+   * process warning).
+   */
+  warnings: string[];
 }
 
 export function backendInfo(): BackendInfo {
   const info = native.backendInfo();
-  return { isa: info.isa, threads: info.threads, cuda: false, version, mallocTuned: info.mallocTuned };
+  return {
+    isa: info.isa, threads: info.threads, cuda: false, version, mallocTuned: info.mallocTuned,
+    layerMemoryLimit: info.layerMemoryLimit, warnings: info.warnings,
+  };
 }
 
 /** Sets the number of threads every kernel uses (default: all cores). */
 export function setNumThreads(n: number): void {
   const threads = checkInteger(n, 'n', 1);
-  if (threads > 1024) throw rangeError('ERR_ADDERNET_OPTION', 'n', 'an integer from 1 to 1024', describe(n));
+  if (threads > MAX_THREADS) throw rangeError('ERR_ADDERNET_OPTION', 'n', `an integer from 1 to ${MAX_THREADS}`, describe(n));
   native.setNumThreads(threads);
 }
 

@@ -10,10 +10,19 @@ export type AddernetErrorCode =
   | 'ERR_ADDERNET_NATIVE' // failure inside native code
   | 'ERR_ADDERNET_MEMORY' // native scratch memory could not be allocated
   | 'ERR_ADDERNET_BUSY' // fit() already running on this model
+  | 'ERR_ADDERNET_DISPOSED' // predict() still pending when dispose() stopped its worker
+  | 'ERR_ADDERNET_WORKER' // the predict worker died or failed (not an error of the call itself)
+  | 'ERR_ADDERNET_STATE' // a call out of order (backward() without a training forward())
+  | 'ERR_ADDERNET_LOAD' // the native addon or a required package could not be loaded
   | 'ERR_ADDERNET_FORMAT'; // malformed, truncated or hostile file (safetensors, IDX, CIFAR, ...)
 
 export interface AddernetError extends Error {
   code: AddernetErrorCode;
+}
+
+/** A plain Error carrying a code, for failures that are not about one argument. */
+export function codedError(code: AddernetErrorCode, message: string): Error & AddernetError {
+  return Object.assign(new Error(message), { code });
 }
 
 /** Short, readable rendering of a received value for error messages. */
@@ -77,4 +86,38 @@ export function checkPositive(value: unknown, argument: string, allowZero = fals
     throw rangeError('ERR_ADDERNET_OPTION', argument, what, describe(value));
   }
   return value;
+}
+
+/** Largest stride, padding or window edge the ops accept: far above any real layer, small enough that no product of them wraps. */
+export const MAX_GEOMETRY = 2 ** 20;
+/** Largest tensor an op creates: the longest Float32Array V8 allows. */
+export const MAX_ELEMENTS = 2 ** 32;
+
+/** One value for both spatial dimensions, or [height, width]. */
+export type Pair = number | readonly [number, number];
+
+/**
+ * An integer in [min, MAX_GEOMETRY] or a pair of them (stride, padding,
+ * kernel size); `fallback` when undefined and given.
+ */
+export function checkPair(value: unknown, argument: string, fallback: [number, number] | undefined, min: number): [number, number] {
+  const expected = `an integer from ${min} to ${MAX_GEOMETRY} or a pair of them`;
+  if (value === undefined && fallback) return fallback;
+  const items = typeof value === 'number' ? [value, value] : (value as Pair);
+  if (!Array.isArray(items) || items.length !== 2 || items.some((v) => typeof v !== 'number')) {
+    throw typeError(argument, expected, value);
+  }
+  if (items.some((v) => !Number.isInteger(v) || v < min || v > MAX_GEOMETRY)) {
+    throw rangeError('ERR_ADDERNET_OPTION', argument, expected, describe(value));
+  }
+  return [items[0], items[1]];
+}
+
+/** The element count of a tensor an op is about to create, refused (ERR_ADDERNET_SIZE) above MAX_ELEMENTS. */
+export function checkOutputSize(shape: readonly number[], argument: string): number {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (!(size <= MAX_ELEMENTS)) {
+    throw rangeError('ERR_ADDERNET_SIZE', argument, `at most ${MAX_ELEMENTS} elements (the largest Float32Array)`, `shape ${describe(shape)} (${size} elements)`);
+  }
+  return size;
 }

@@ -1,5 +1,7 @@
 // The whole native surface in one place (see binding/addon.cc).
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
+import { codedError } from './errors';
 import { packageRoot } from './paths';
 
 /** [n, c, h, w, t, kh, kw, sh, sw, ph, pw] */
@@ -49,7 +51,9 @@ export interface NativeAddon {
     param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array | null,
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
   ): void;
-  backendInfo(): { isa: 'avx512' | 'avx2' | 'scalar'; threads: number; mallocTuned: boolean };
+  backendInfo(): {
+    isa: 'avx512' | 'avx2' | 'scalar'; threads: number; mallocTuned: boolean; layerMemoryLimit: number; warnings: string[];
+  };
   setNumThreads(n: number): void;
   setIsa(isa: string): void;
   supportedIsas(): string[];
@@ -62,7 +66,8 @@ function load(): NativeAddon {
     return require('node-gyp-build')(root) as NativeAddon;
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(
+    throw codedError(
+      'ERR_ADDERNET_LOAD',
       `addernet: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}).\n` +
         `Looked in ${path.join(root, 'prebuilds')} and ${path.join(root, 'build', 'Release')}: ${reason}\n` +
         'Build it from source with `npm rebuild addernet` (needs CMake >= 3.18 and a C++17 compiler).',
@@ -71,3 +76,9 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+// A bad ADDERNET_ISA or ADDERNET_NUM_THREADS falls back to the default; say
+// so once, at load, on the main thread (predict workers load this file too).
+for (const message of isMainThread ? native.backendInfo().warnings : []) {
+  process.emitWarning(message, { type: 'AddernetWarning', code: 'ADDERNET_ENVIRONMENT' });
+}

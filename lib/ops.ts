@@ -1,10 +1,10 @@
 // Typed, validated layer operations over the native kernels. Synchronous:
 // each call runs on all pool threads and returns when done.
-import { checkPositive, describe, rangeError, typeError } from './errors';
+import { checkOutputSize, checkPair, checkPositive, describe, rangeError, typeError, type Pair } from './errors';
 import { native, type ConvDims } from './native';
 import { Tensor } from './tensor';
 
-export type Pair = number | readonly [number, number];
+export type { Pair } from './errors';
 
 export interface Conv2dOptions {
   /** Stride (default 1). */
@@ -46,19 +46,6 @@ function checkTensor(value: unknown, argument: string, rank: number, what: strin
   return value;
 }
 
-function pair(value: Pair | undefined, argument: string, fallback: number, min: number): [number, number] {
-  if (value === undefined) return [fallback, fallback];
-  const expected = `an integer >= ${min} or a pair of them`;
-  const items = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(items) || items.length !== 2 || items.some((v) => typeof v !== 'number')) {
-    throw typeError(argument, expected, value);
-  }
-  if (items.some((v) => !Number.isInteger(v) || v < min)) {
-    throw rangeError('ERR_ADDERNET_OPTION', argument, expected, describe(value));
-  }
-  return [items[0], items[1]];
-}
-
 function checkOptions(opts: unknown, argument: string): Record<string, unknown> {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object') throw typeError(argument, 'an options object', opts);
@@ -97,6 +84,7 @@ function geometry(x: Tensor, w: Tensor, stride: [number, number], padding: [numb
       `input ${describe(x.shape)}, kernel ${kh}x${kw}, padding ${describe(padding)}, stride ${describe(stride)} (output ${ho}x${wo})`,
     );
   }
+  checkOutputSize([n, t, ho, wo], 'the output');
   return { dims: [n, c, h, wd, t, kh, kw, stride[0], stride[1], padding[0], padding[1]], outShape: [n, t, ho, wo] };
 }
 
@@ -111,9 +99,9 @@ function layerForward(adder: boolean, x: unknown, w: unknown, options: unknown):
   const xt = checkTensor(x, 'x', 4, '[N, C, H, W]');
   const wt = checkTensor(w, 'weight', 4, '[T, C, KH, KW]');
   const opts = checkOptions(options, 'options');
-  const g = geometry(xt, wt, pair(opts.stride as Pair, 'stride', 1, 1), pair(opts.padding as Pair, 'padding', 0, 0));
+  const g = geometry(xt, wt, checkPair(opts.stride, 'stride', [1, 1], 1), checkPair(opts.padding, 'padding', [0, 0], 0));
   const bias = checkBias(opts.bias, wt.shape[0]);
-  const out = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
+  const out = new Float32Array(checkOutputSize(g.outShape, 'the output'));
   (adder ? native.adder2dForward : native.conv2dForward)(xt.data, wt.data, bias?.data ?? null, out, g.dims);
   return new Tensor(out, g.outShape);
 }
@@ -122,7 +110,7 @@ function layerBackward(adder: boolean, x: unknown, w: unknown, gradOut: unknown,
   const xt = checkTensor(x, 'x', 4, '[N, C, H, W]');
   const wt = checkTensor(w, 'weight', 4, '[T, C, KH, KW]');
   const opts = checkOptions(options, 'options');
-  const g = geometry(xt, wt, pair(opts.stride as Pair, 'stride', 1, 1), pair(opts.padding as Pair, 'padding', 0, 0));
+  const g = geometry(xt, wt, checkPair(opts.stride, 'stride', [1, 1], 1), checkPair(opts.padding, 'padding', [0, 0], 0));
   const gy = checkTensor(gradOut, 'gradOut', 4, `[${g.outShape.join(', ')}]`);
   if (gy.shape.some((d, i) => d !== g.outShape[i])) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${g.outShape.join(', ')}] (the forward output)`, `shape ${describe(gy.shape)}`);

@@ -1,4 +1,4 @@
-import { describe, rangeError, typeError } from './errors';
+import { checkOutputSize, describe, rangeError, typeError } from './errors';
 
 export type Device = 'cpu';
 
@@ -60,7 +60,7 @@ export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
 export function zeros(shape: readonly number[]): Tensor {
   const size = Array.isArray(shape) ? shape.reduce((a: number, b: number) => a * b, 1) : NaN;
   if (!Number.isSafeInteger(size) || size < 0) throw rangeError('ERR_ADDERNET_SHAPE', 'shape', 'an array of integers >= 0', describe(shape));
-  return new Tensor(new Float32Array(size), shape);
+  return new Tensor(new Float32Array(checkOutputSize(shape, 'shape')), shape);
 }
 
 export function isTensor(value: unknown): value is Tensor {

@@ -3,7 +3,7 @@
 // Validation here is per argument, never per element: the element loops all
 // run natively, and native code re-checks what memory safety needs (lengths,
 // labels, argmax indices).
-import { checkPositive, describe, rangeError, typeError } from './errors';
+import { checkOutputSize, checkPair, checkPositive, describe, rangeError, typeError } from './errors';
 import { native, type PoolDims } from './native';
 import type { Pair } from './ops';
 import { Tensor } from './tensor';
@@ -126,25 +126,13 @@ function checkNumberIn(value: unknown, argument: string, min: number, max: numbe
   return value;
 }
 
-function pair(value: unknown, argument: string, fallback: [number, number] | undefined, min: number): [number, number] {
-  const expected = `an integer >= ${min} or a pair of them`;
-  if (value === undefined && fallback) return fallback;
-  const items = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(items) || items.length !== 2 || items.some((v) => typeof v !== 'number')) {
-    throw typeError(argument, expected, value);
-  }
-  if (items.some((v) => !Number.isInteger(v) || v < min)) {
-    throw rangeError('ERR_ADDERNET_OPTION', argument, expected, describe(value));
-  }
-  return [items[0], items[1]];
-}
-
 function checkInputShape(value: unknown, argument: string): [number, number, number, number] {
   const what = 'an array of 4 integers >= 1 ([N, C, H, W])';
   if (!Array.isArray(value) || value.length !== 4 || value.some((d) => typeof d !== 'number')) {
     throw typeError(argument, what, value);
   }
   if (value.some((d) => !Number.isInteger(d) || d < 1)) throw rangeError('ERR_ADDERNET_SHAPE', argument, what, describe(value));
+  checkOutputSize(value, argument); // the gradient allocated for it
   return [value[0], value[1], value[2], value[3]];
 }
 
@@ -276,9 +264,9 @@ interface PoolGeometry {
 
 function poolGeometry(inputShape: readonly number[], options: unknown, argument: string): PoolGeometry {
   const o = checkOptions(options, 'opts', true);
-  const kernel = pair(o.kernelSize, 'opts.kernelSize', undefined, 1);
-  const stride = pair(o.stride, 'opts.stride', kernel, 1);
-  const padding = pair(o.padding, 'opts.padding', [0, 0], 0);
+  const kernel = checkPair(o.kernelSize, 'opts.kernelSize', undefined, 1);
+  const stride = checkPair(o.stride, 'opts.stride', kernel, 1);
+  const padding = checkPair(o.padding, 'opts.padding', [0, 0], 0);
   if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1]) {
     throw rangeError(
       'ERR_ADDERNET_OPTION', 'opts.padding', `at most half the kernel size ${describe(kernel)}`, describe(o.padding),
@@ -294,6 +282,7 @@ function poolGeometry(inputShape: readonly number[], options: unknown, argument:
       `input ${describe(inputShape)}, kernel ${describe(kernel)}, padding ${describe(padding)}, stride ${describe(stride)}`,
     );
   }
+  checkOutputSize([n, c, ho, wo], 'the output');
   return {
     dims: [n, c, h, w, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1]],
     outShape: [n, c, ho, wo],

@@ -167,6 +167,11 @@ describe('ops: options', () => {
     ['padding', -Infinity, RangeError, 'ERR_ADDERNET_OPTION', '-Infinity'],
     ['padding', 0.5, RangeError, 'ERR_ADDERNET_OPTION', '0.5'],
     ['padding', null, TypeError, 'ERR_ADDERNET_TYPE', 'null'],
+    // Bounded at 2^20: larger values once wrapped native size products (a heap overflow).
+    ['stride', 2 ** 33, RangeError, 'ERR_ADDERNET_OPTION', '8589934592'],
+    ['stride', 2 ** 20 + 1, RangeError, 'ERR_ADDERNET_OPTION', '1048577'],
+    ['padding', [2 ** 31, 2 ** 31 - 1], RangeError, 'ERR_ADDERNET_OPTION', '[2147483648, 2147483647]'],
+    ['padding', 1e300, RangeError, 'ERR_ADDERNET_OPTION', '1e+300'],
   ];
   it.each(cases.map(([option, value, cls, code, received]) => ({ option, value, cls, code, received })))(
     '$option = $received',
@@ -197,6 +202,28 @@ describe('ops: options', () => {
       thrown(() => ops.adaptiveScale(g, eta), RangeError, 'ERR_ADDERNET_OPTION', wording('eta', received));
     }
     thrown(() => ops.adaptiveScale(g, '0.2' as unknown as number), TypeError, 'ERR_ADDERNET_TYPE', wording('eta', '"0.2"'));
+  });
+});
+
+describe('sizes beyond the limits', () => {
+  it('an output above 2^32 elements is refused before it is allocated', () => {
+    const one = t([1, 1, 1, 1], [1]);
+    thrown(() => ops.adder2d(one, one, { padding: 60000 }), RangeError, 'ERR_ADDERNET_SIZE', wording('the output', 'shape [1, 1, 120001, 120001] (14400240001 elements)'));
+    thrown(() => zeros([2 ** 20, 2 ** 20]), RangeError, 'ERR_ADDERNET_SIZE', wording('shape'));
+  });
+
+  it('a layer whose scratch exceeds the memory limit is refused natively, and the next call works', () => {
+    const one = t([1, 1, 1, 1], [1]);
+    // A 3x3 output, but a padded copy of (2^21 + 1)^2 floats (17.6 TB).
+    thrown(() => ops.adder2d(one, one, { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY', /scratch memory, more than the limit/);
+    thrown(() => ops.conv2dBackward(one, one, t([1, 1, 3, 3]), { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY');
+    expect(Array.from(ops.adder2d(one, one, { stride: 2, padding: 1 }).data)).toEqual([-1, -1, -1, -1]);
+  });
+
+  it('a module backward without a training forward is a coded state error', async () => {
+    const { nn } = await import('../lib/index');
+    const layer = new nn.ReLU();
+    thrown(() => layer.backward(t([1, 1, 2, 2])), Error, 'ERR_ADDERNET_STATE', /without a forward/);
   });
 });
 

@@ -479,7 +479,7 @@ describe('argument errors', () => {
 
   it('pooling', () => {
     expectError(() => maxPool2d(x, {} as never), TypeError, 'ERR_ADDERNET_TYPE',
-      'Expected an integer >= 1 or a pair of them for opts.kernelSize but received undefined');
+      'Expected an integer from 1 to 1048576 or a pair of them for opts.kernelSize but received undefined');
     expectError(() => maxPool2d(x, { kernelSize: 2, padding: 2 }), RangeError, 'ERR_ADDERNET_OPTION',
       'Expected at most half the kernel size [2, 2] for opts.padding but received 2');
     expectError(() => avgPool2d(x, { kernelSize: 5 }), RangeError, 'ERR_ADDERNET_SHAPE',

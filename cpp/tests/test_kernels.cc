@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -103,8 +104,62 @@ static Conv2dShape random_shape(std::mt19937& rng) {
   return s;
 }
 
+// Hostile geometry: every product that would wrap int64 (or exceed the
+// element bound) is refused by validate(); nothing is computed or allocated.
+static void check_hostile_geometry() {
+  const int64_t big = int64_t(1) << 33, huge = (int64_t(1) << 40) - 1;
+  const std::vector<Conv2dShape> refused = {
+      // The probe's case: a padded plane of (2^32 + 1) x (2^32 - 1).
+      {1, 1, 1, 1, 1, 1, 1, big, big, int64_t(1) << 31, (int64_t(1) << 31) - 1},
+      {huge, huge, 1, 1, 1, 1, 1, 1, 1, 0, 0},      // input n * c
+      {1, huge, 1, 1, huge, 1, 1, 1, 1, 0, 0},      // weight t * c
+      {1, 1, huge, huge, 1, 1, 1, 1, 1, 0, 0},      // input h * w
+      {1, 1, huge, 1, huge, 1, 1, 1, 1, 0, 0},      // output n * t * ho
+      {1, huge, 1, 1, 1, huge, huge, 1, 1, huge, huge},  // reduction c * kh * kw
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, huge, huge},      // padded plane only
+      {1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0},            // stride 0
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, -1, 0},           // negative padding
+      {-1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},           // negative batch
+      {1, 1, 1, 1, 1, 1, 1, INT64_MAX, 1, 0, 0},    // stride at the int64 limit
+  };
+  for (size_t i = 0; i < refused.size(); ++i) {
+    ++g_checks;
+    try {
+      refused[i].validate();
+      std::printf("FAIL hostile geometry %zu: accepted\n", i);
+      ++g_failures;
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  // Within the element bound but over the memory limit: refused with
+  // LayerMemoryError before the padded copy is allocated; the pool still works.
+  const int64_t saved = adn::layer_memory_limit();
+  adn::set_layer_memory_limit(int64_t(1) << 20);
+  const Conv2dShape wide{1, 1, 1, 1, 1, 1, 1, 1024, 1024, 512, 512};  // 1025^2 padded floats
+  std::vector<float> one(1, 1.0f), y(size_t(wide.output_size()));
+  for (int pass = 0; pass < 2; ++pass) {
+    ++g_checks;
+    try {
+      pass ? adn::adder2d_backward(wide, one.data(), one.data(), y.data(), one.data(), nullptr, nullptr)
+           : adn::adder2d_forward(wide, one.data(), one.data(), nullptr, y.data());
+      std::printf("FAIL memory limit (%s): not refused\n", pass ? "backward" : "forward");
+      ++g_failures;
+    } catch (const adn::LayerMemoryError&) {
+    }
+  }
+  adn::set_layer_memory_limit(saved);
+  ++g_checks;
+  adn::adder2d_forward(wide, one.data(), one.data(), nullptr, y.data());
+  // 2x2 outputs, every one sampling padding (the pixel sits at 512, 512): |0 - 1|.
+  if (!(y.size() == 4 && y[0] == -1.0f && y[1] == -1.0f && y[2] == -1.0f && y[3] == -1.0f)) {
+    std::printf("FAIL memory limit: layer wrong after the limit was raised\n");
+    ++g_failures;
+  }
+}
+
 int main() {
   std::mt19937 rng(20260425u);
+  check_hostile_geometry();
   std::vector<Isa> isas;
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (adn::isa_supported(isa)) isas.push_back(isa);

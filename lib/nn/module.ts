@@ -2,6 +2,7 @@
 // forward(), and backward(gradOut) returns the input gradient while writing
 // its parameters' gradients. Each parameter is used once per forward, so
 // gradients are set, not accumulated.
+import { codedError } from '../errors';
 import { Tensor } from '../tensor';
 
 /** 'adder' parameters get the adaptive learning rate (SPEC.md); the rest plain SGD. */
@@ -94,7 +95,7 @@ export abstract class Module {
 /** Throws when backward() is called without a preceding training forward(). */
 export function cached<T>(value: T | undefined, module: string): T {
   if (value === undefined) {
-    throw new Error(`addernet: ${module}.backward() called without a forward() in training mode before it`);
+    throw codedError('ERR_ADDERNET_STATE', `addernet: ${module}.backward() called without a forward() in training mode before it`);
   }
   return value;
 }
