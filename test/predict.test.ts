@@ -1,6 +1,7 @@
 // Model.predict(): eval-mode inference on a worker thread — same results as
 // forward() in eval mode, concurrent calls equal to sequential ones, fresh
-// weights after training, errors, dispose(), and an event loop left free.
+// weights after training, loads and in-place edits (never stale), errors with
+// stable codes, dispose(), and an event loop left free.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,7 +153,7 @@ describe('Model.predict', () => {
     expect(settled).not.toBe('hung');
     for (const s of settled as PromiseSettledResult<Tensor>[]) {
       if (s.status === 'fulfilled') expect(s.value.shape).toEqual([256, 10]);
-      else expect(s.reason).toBeInstanceOf(Error);
+      else expect((s.reason as { code?: string }).code).toBe('ERR_ADDERNET_DISPOSED');
     }
     // And the model still predicts after that.
     expect(sameBits((await m.predict(x)).data, first.data)).toBe(true);
@@ -191,6 +192,103 @@ describe('Model.predict', () => {
       m.predict(a.zeros([2, 1, 28, 28])).then((y) => console.log('shape', y.shape.join(',')));`;
     const out = execFileSync(process.execPath, ['-e', script], { timeout: 30_000, encoding: 'utf8' });
     expect(out.trim()).toBe('shape 2,10');
+  });
+});
+
+describe('predict never serves stale weights', () => {
+  const x = tensor(makeRng(20).normalArray(4 * 784), [4, 1, 28, 28]);
+  const counterNames = Object.keys(models.lenet5bn().batchCounters());
+
+  /** The state of a fresh model (seed) with the given BatchNorm counters, as loadStateDict() input. */
+  function stateWith(seed: number, counters: number[]): Map<string, unknown> {
+    const state = new Map<string, unknown>(Object.entries(models.lenet5bn({ layer: 'adder', seed }).stateDict()));
+    counterNames.forEach((n, i) => state.set(n, { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(counters[i])) }));
+    return state;
+  }
+  const load = (m: Model, state: Map<string, unknown>) => m.loadStateDict(state as Map<string, Tensor>);
+
+  it('after loading a state whose BatchNorm counters sum one lower than the previous one', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 21 }));
+    load(m, stateWith(22, [5, 5, 5, 5, 5]));
+    const a = await m.predict(x);
+    expect(sameBits(a.data, evalForward(m, x).data)).toBe(true);
+    // Counters sum 24 instead of 25 while the load bumps the model's own counter by one:
+    // a version made of sums would not change here.
+    load(m, stateWith(23, [4, 5, 5, 5, 5]));
+    const want = evalForward(m, x);
+    expect(sameBits(want.data, a.data)).toBe(false);
+    expect(sameBits((await m.predict(x)).data, want.data), 'predict uses the second state').toBe(true);
+  });
+
+  it('after editing a stateDict() tensor in place', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 24 }));
+    const before = await m.predict(x);
+    m.stateDict()['fc3.adder'].data.fill(0);
+    const want = evalForward(m, x);
+    expect(sameBits(want.data, before.data)).toBe(false);
+    expect(sameBits((await m.predict(x)).data, want.data), 'predict sees the in-place edit').toBe(true);
+    // And a buffer (running statistic), edited through a kept reference.
+    const runningMean = m.stateDict()['bn5.running_mean'].data;
+    const mid = await m.predict(x);
+    runningMean.fill(1);
+    const want2 = evalForward(m, x);
+    expect(sameBits(want2.data, mid.data)).toBe(false);
+    expect(sameBits((await m.predict(x)).data, want2.data)).toBe(true);
+  });
+
+  it('after training-mode forwards alone (running statistics change, no optimizer step)', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 25 }));
+    const before = await m.predict(x);
+    m.train().forward(tensor(makeRng(26).normalArray(16 * 784, 3), [16, 1, 28, 28]));
+    const want = evalForward(m, x);
+    expect(sameBits(want.data, before.data)).toBe(false);
+    expect(sameBits((await m.predict(x)).data, want.data)).toBe(true);
+  });
+
+  it('after a manual SGD step between queued predicts: each call sees the weights at its own call', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 27 }));
+    const batch = tensor(makeRng(28).normalArray(16 * 784), [16, 1, 28, 28]);
+    const labels = Int32Array.from({ length: 16 }, (_, i) => i % 10);
+    const opt = new SGD(m.parameters(), { lr: 0.1 });
+    const want0 = evalForward(m, x);
+    const p0 = m.predict(x);
+    m.backward(trainOps.softmaxCrossEntropy(m.forward(batch), labels).gradLogits!);
+    opt.step();
+    const want1 = evalForward(m, x);
+    const p1 = m.predict(x);
+    expect(sameBits(want1.data, want0.data)).toBe(false);
+    expect(sameBits((await p0).data, want0.data), 'first call: the weights before the step').toBe(true);
+    expect(sameBits((await p1).data, want1.data), 'second call: the weights after the step').toBe(true);
+  });
+});
+
+describe('predict errors carry stable codes', () => {
+  const big = tensor(makeRng(30).normalArray(128 * 784), [128, 1, 28, 28]);
+  const small = tensor(makeRng(31).normalArray(2 * 784), [2, 1, 28, 28]);
+
+  it('a predict pending at dispose() rejects with ERR_ADDERNET_DISPOSED; predict afterwards works', async () => {
+    const m = models.lenet5bn({ layer: 'adder', seed: 32 });
+    const pending = m.predict(big); // not awaited: still loading or computing when dispose() runs
+    const disposed = m.dispose();
+    const err = await rejected(pending);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe('ERR_ADDERNET_DISPOSED');
+    expect(err.message).toMatch(/dispose\(\)/);
+    await disposed;
+    expect(sameBits((await m.predict(small)).data, evalForward(m, small).data), 'a new worker after dispose()').toBe(true);
+    await m.dispose();
+  });
+
+  it('a predict worker that dies rejects pending calls with ERR_ADDERNET_WORKER; the next predict starts a new one', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 33 }));
+    await m.predict(small);
+    const pending = m.predict(big);
+    // Kill the worker behind the model's back (as a crash would).
+    await (m as unknown as { predictor: { worker: { terminate(): Promise<number> } } }).predictor.worker.terminate();
+    const err = await rejected(pending);
+    expect(err.code).toBe('ERR_ADDERNET_WORKER');
+    expect(err.message).toMatch(/exited/);
+    expect(sameBits((await m.predict(small)).data, evalForward(m, small).data)).toBe(true);
   });
 });
 

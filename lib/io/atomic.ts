@@ -2,7 +2,9 @@
  * Atomic file replacement: write a temporary file in the target's directory,
  * fsync it, rename it over the target, fsync the directory. Readers see either
  * the old file or the complete new one, never a partial write; on any error the
- * temporary file is removed and the old file is left as it was.
+ * temporary file is removed and the old file is left as it was. A writer killed
+ * mid-write (SIGKILL, power loss) leaves its temporary file; the next write of
+ * the same target removes it once its pid is no longer running.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +15,49 @@ export function tempPathFor(target: string): string {
   const dir = path.dirname(path.resolve(target));
   const base = path.basename(target);
   return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** False only when no process has this pid (ESRCH); EPERM means it exists but is not ours. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes temporary files of `target` (named exactly as tempPathFor names them)
+ * left by writers that were killed mid-write, i.e. whose pid no longer runs.
+ * Files of live processes, this one included, are kept: they may be writing.
+ * Best effort: any error here is ignored, the write goes ahead regardless.
+ * (A pid is only meaningful on this machine: on a directory shared between
+ * hosts a writer on another host could lose its temporary file and fail.)
+ */
+export function removeStaleTempFiles(target: string): void {
+  const dir = path.dirname(path.resolve(target));
+  const base = path.basename(target);
+  const prefix = `.${base}.`;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isFile() || !e.name.startsWith(prefix)) continue;
+    // Exactly "<pid>.<12 hex>.tmp" after the prefix; pid > 0 (kill(0) or kill(-n) would mean process groups).
+    const m = /^([1-9][0-9]{0,9})\.[0-9a-f]{12}\.tmp$/.exec(e.name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid > 0x7fffffff || processAlive(pid)) continue;
+    try {
+      fs.unlinkSync(path.join(dir, e.name));
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {
@@ -56,6 +101,8 @@ export function writeFileAtomicSync(target: string, chunks: Iterable<Uint8Array>
   } catch {
     /* does not exist yet */
   }
+  // Killed writes leave their temporary files behind: clear those first (frees their space too).
+  removeStaleTempFiles(target);
   const tmp = tempPathFor(target);
   let mode: number | undefined;
   try {

@@ -10,7 +10,7 @@ export type ParameterKind = 'adder' | 'plain';
 
 export class Parameter {
   readonly grad: Float32Array;
-  /** Bumped by every optimizer step, so copies (the predict worker) know to resync. */
+  /** Bumped by every optimizer step (a change counter; predict() compares the weights themselves). */
   version = 0;
   constructor(
     public value: Tensor,

@@ -5,26 +5,45 @@ import { Tensor } from '../tensor';
 import { Model, type ModelConfig } from './model';
 
 let model: Model | undefined;
+let loadedConfig: string | undefined;
+let loadError: Error | undefined;
 
 type Message =
-  | { type: 'load'; config: ModelConfig; state: Record<string, Float32Array> }
+  | { type: 'load'; config: string; state: [string, Float32Array][] }
   | { type: 'predict'; id: number; data: Float32Array; shape: number[] };
+
+function load(config: string, state: [string, Float32Array][]): void {
+  // Rebuild only when the architecture changed; otherwise just overwrite the weights.
+  const m = model && config === loadedConfig ? model : Model.fromConfig(JSON.parse(config) as ModelConfig);
+  const values = new Map(state); // a Map: names never meet Object.prototype keys
+  for (const [n, t] of Object.entries(m.stateDict())) {
+    const d = values.get(n);
+    if (!d || d.length !== t.data.length) throw new Error(`addernet: predict worker got no weights of the right size for ${n}`);
+    t.data.set(d);
+  }
+  model = m.eval();
+  loadedConfig = config;
+}
 
 parentPort?.on('message', (msg: Message) => {
   if (msg.type === 'load') {
-    const state = Object.fromEntries(Object.entries(msg.state).map(([n, d]) => [n, d])) as Record<string, Float32Array>;
-    model = Model.fromConfig(msg.config);
-    const own = model.stateDict();
-    for (const [n, t] of Object.entries(own)) t.data.set(state[n]);
-    model.eval();
+    try {
+      load(msg.config, msg.state);
+      loadError = undefined;
+    } catch (e) {
+      // Answer the following predicts with the error rather than dying.
+      model = undefined;
+      loadedConfig = undefined;
+      loadError = e as Error;
+    }
     return;
   }
   try {
-    if (!model) throw new Error('addernet: predict worker has no model');
+    if (!model) throw loadError ?? new Error('addernet: predict worker has no model');
     const y = model.forward(new Tensor(msg.data, msg.shape));
     parentPort?.postMessage({ id: msg.id, data: y.data, shape: [...y.shape] }, [y.data.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e as Error & { code?: string };
-    parentPort?.postMessage({ id: msg.id, error: { message: err.message, name: err.name, code: err.code } });
+    parentPort?.postMessage({ id: msg.id, error: { message: String(err?.message ?? err), name: String(err?.name ?? 'Error'), code: typeof err?.code === 'string' ? err.code : undefined } });
   }
 });
