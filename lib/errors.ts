@@ -27,12 +27,21 @@ export function codedError(code: AddernetErrorCode, message: string): Error & Ad
 
 /** Short, readable rendering of a received value for error messages. */
 export function describe(value: unknown): string {
+  return describeAt(value, 0);
+}
+
+/** Arrays nested deeper than this are summarised, so describe() never recurses far (hostile JSON can nest 100k deep). */
+const DESCRIBE_MAX_DEPTH = 4;
+
+function describeAt(value: unknown, depth: number): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
   if (Array.isArray(value)) {
-    return value.length <= 8 ? `[${value.map(describe).join(', ')}]` : `an array of length ${value.length}`;
+    return value.length <= 8 && depth < DESCRIBE_MAX_DEPTH
+      ? `[${value.map((v) => describeAt(v, depth + 1)).join(', ')}]`
+      : `an array of length ${value.length}`;
   }
   if (ArrayBuffer.isView(value)) {
     return `${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;

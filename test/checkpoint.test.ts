@@ -285,6 +285,57 @@ describe('corrupt, truncated and hostile checkpoints are rejected with ERR_ADDER
     }
   });
 
+  describe('configs that would cost far more than the file holds (issue 8)', () => {
+    const info = models.lenet5bn().info;
+    const linear = (n: number) => ({ type: 'Linear', args: { inFeatures: n, outFeatures: n } });
+
+    it('300 Linear layers declared by a 1 MB file of U8: refused from the total, before any layer is built', () => {
+      const file = fresh('many-layers.safetensors');
+      const children = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`l${i}`, linear(1000)]));
+      writeSafetensors(file, { pad: { dtype: 'U8', shape: [1_000_000], data: new Uint8Array(1_000_000) } }, {
+        format: 'addernet-model',
+        config: JSON.stringify({ info, net: { type: 'Sequential', children } }),
+      });
+      // 2 x 10^6 + 2^20 elements may be declared: the fourth layer (4,004,000 elements in all) crosses it.
+      expectFormatError(file, /Expected at most 3048576 parameter and buffer elements in all \(bounded by what the file holds\) for the model config in .* but received 4004000 elements \(32032000 bytes with gradients\) declared by the first 5 modules, up to module "l3"/);
+    });
+
+    it('ResNet depth is costed from the architecture (no stage-3-only estimate)', () => {
+      const file = fresh('deep-resnet.safetensors');
+      writeSafetensors(file, models.lenet5bn().stateDict(), {
+        format: 'addernet-model',
+        config: JSON.stringify({ info, net: { type: 'ResNet', args: { depth: 1000, numClasses: 10 } } }),
+      });
+      expectFormatError(file, /parameter and buffer elements in all .* declared by the first 1 modules, up to the root module/);
+    });
+
+    it('modules nested deeper than MAX_CONFIG_DEPTH, and config JSON nested deeper than its bound', () => {
+      let net: object = { type: 'ReLU' };
+      for (let i = 0; i < 70; i++) net = { type: 'Sequential', children: { s: net } };
+      const file = fresh('deep-modules.safetensors');
+      writeSafetensors(file, models.lenet5bn().stateDict(), { format: 'addernet-model', config: JSON.stringify({ info, net }) });
+      expectFormatError(file, /valid JSON in the config metadata .* but received JSON nested at most 136 deep but found deeper nesting/);
+      // Within the JSON bound but past the module bound.
+      net = { type: 'ReLU' };
+      for (let i = 0; i < 64; i++) net = { type: 'Sequential', children: { s: net } };
+      const file2 = fresh('deep-modules-2.safetensors');
+      writeSafetensors(file2, models.lenet5bn().stateDict(), { format: 'addernet-model', config: JSON.stringify({ info, net }) });
+      expectFormatError(file2, /Expected modules nested at most 64 deep for the model config in .* but received deeper nesting at module "s\.s\./);
+      // 100,000 nested arrays inside args: refused by the scan (JSON.parse and describe() would recurse).
+      const file3 = fresh('deep-args.safetensors');
+      const deep = `{"info": {}, "net": {"type": "ReLU", "args": {"x": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}}`;
+      writeSafetensors(file3, models.lenet5bn().stateDict(), { format: 'addernet-model', config: deep });
+      expectFormatError(file3, /nested at most 136 deep/);
+    });
+
+    it('duplicate keys in the config (JSON.parse would keep the last)', () => {
+      const file = fresh('dup-config.safetensors');
+      const config = `{"info": ${JSON.stringify(info)}, "net": {"type": "ReLU"}, "net": {"type": "Sequential"}}`;
+      writeSafetensors(file, models.lenet5bn().stateDict(), { format: 'addernet-model', config });
+      expectFormatError(file, /"net" twice/);
+    });
+  });
+
   it('a missing file is an ENOENT error naming the path', () => {
     const file = path.join(tmp, 'nope.safetensors');
     const err = caught(() => loadModel(file));

@@ -220,6 +220,12 @@ describe('sizes beyond the limits', () => {
     expect(Array.from(ops.adder2d(one, one, { stride: 2, padding: 1 }).data)).toEqual([-1, -1, -1, -1]);
   });
 
+  it('a received value nested 100,000 deep is described shallowly (no stack overflow)', () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    thrown(() => tensor(new Float32Array(1), deep as number[]), RangeError, 'ERR_ADDERNET_SHAPE', /but received \[\[\[\[an array of length 1\]\]\]\]/);
+  });
+
   it('a module backward without a training forward is a coded state error', async () => {
     const { nn } = await import('../lib/index');
     const layer = new nn.ReLU();

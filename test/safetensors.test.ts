@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../lib/tensor';
 import {
   SAFETENSORS_DTYPES,
+  SAFETENSORS_MAX_HEADER_BYTES,
   SafetensorsMap,
   bf16BitsToNumber,
   f16BitsToNumber,
@@ -326,9 +327,9 @@ describe('hostile and corrupt files', () => {
   it('rejects an absurd header length without allocating it', () => {
     rejects(
       rawFile('{}', Buffer.alloc(0), 2n ** 64n - 1n),
-      'Expected at most 100000000 bytes for the header length in safetensors file "evil.safetensors" but received 18446744073709551615 (corrupt or not a safetensors file)',
+      'Expected at most 4194304 bytes for the header length in safetensors file "evil.safetensors" but received 18446744073709551615 (corrupt or not a safetensors file)',
     );
-    rejects(rawFile('{}', Buffer.alloc(0), 100_000_001n), /at most 100000000 bytes/);
+    rejects(rawFile('{}', Buffer.alloc(0), 4n * 1024n * 1024n + 1n), /at most 4194304 bytes/);
   });
 
   it('rejects a header length larger than the file', () => {
@@ -348,11 +349,47 @@ describe('hostile and corrupt files', () => {
   it('rejects invalid headers', () => {
     rejects(rawFile('{"a": '), /valid JSON for the header .* but received invalid JSON/);
     rejects(rawFile(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), /UTF-8 encoded JSON .* but received bytes that are not valid UTF-8/);
-    rejects(rawFile('[1, 2]'), /Expected a JSON object for the header .* but received \[1, 2\]/);
+    rejects(rawFile('[1, 2]'), /Expected a JSON object \(text starting with '\{'\) for the header .* but received text starting with "\[1, 2\]"/);
     rejects(rawFile('null     '), /a JSON object/);
     rejects(file({ __metadata__: { epochs: 3 } }, 0), 'Expected a string for __metadata__["epochs"] in safetensors file "evil.safetensors" but received 3');
     rejects(file({ __metadata__: [1] }, 0), /an object of string values for __metadata__/);
     rejects(file({ a: 5 }, 0), /\{ dtype, shape, data_offsets \} for the header entry of tensor "a"/);
+  });
+
+  it('bounds nesting depth and refuses duplicate keys before parsing (issue 8)', () => {
+    // 100,000 nested arrays: JSON.parse would succeed and describe() overflow the stack.
+    const deep = '{"a": {"x": ' + '['.repeat(100_000) + ']'.repeat(100_000) + '}}';
+    rejects(rawFile(deep), /Expected JSON nested at most 64 deep for the header .* but received deeper nesting at byte 74/);
+    // A container where an entry should be is refused without being scanned.
+    rejects(rawFile('{"a": ' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'), /an object \{ dtype, shape, data_offsets \} for the header entry of tensor "a" .* but received an array$/);
+    const deepObject = '{"a": {"x": ' + '{"y": '.repeat(80) + '1' + '}'.repeat(81) + '}';
+    rejects(rawFile(deepObject), /nested at most 64 deep/);
+    // 63 levels inside an unknown field of an entry are fine (the reference ignores unknown fields).
+    const ok = JSON.stringify({ a: { ...entry('F32', [1], [0, 4]), extra: JSON.parse('['.repeat(61) + ']'.repeat(61)) } });
+    expect(readSafetensors(rawFile(ok, Buffer.alloc(4))).get('a')!.shape).toEqual([1]);
+    // Two tensors with the same name: JSON.parse would keep the last one silently.
+    const dup = '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}';
+    rejects(rawFile(dup, Buffer.alloc(4)), /Expected each key once in every JSON object for the header .* but received "a" twice \(JSON.parse would keep only the last\) at byte 62/);
+    rejects(rawFile('{"__metadata__": {"k": "1", "k": "2"}}'), /"k" twice/);
+    rejects(rawFile('{"a": {"dtype": "F32", "dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}'), /"dtype" twice/);
+    // The flat {},{},... header of the issue: refused at the first bad entry, not after parsing all of it.
+    rejects(rawFile('{"a": {}, ' + '"b": {}, '.repeat(10) + '"c": 1}'), /for dtype of tensor "a" .* but received undefined/);
+    rejects(rawFile('{"a": ' + '{}, '.repeat(1000) + '}'), /for dtype of tensor "a"/);
+    rejects(rawFile('{"a": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}, ' + '{}, '.repeat(1000) + '}'), /valid JSON for the header .* but received invalid JSON .* at byte 62/);
+    // Metadata keys that are Object.prototype names stay plain data.
+    const meta = readSafetensors(rawFile('{"__metadata__": {"__proto__": "x", "constructor": "y"}}')).metadata;
+    expect(Object.getPrototypeOf(meta)).toBe(Object.prototype);
+    expect(Object.keys(meta).sort()).toEqual(['__proto__', 'constructor']);
+    expect(meta['constructor']).toBe('y');
+  });
+
+  it('refuses headers above SAFETENSORS_MAX_HEADER_BYTES from the length prefix alone', () => {
+    const size = SAFETENSORS_MAX_HEADER_BYTES + 8;
+    const big = Buffer.alloc(size, 0x20);
+    big[0] = 0x7b;
+    big[size - 1] = 0x7d;
+    rejects(rawFile(big), /Expected at most 4194304 bytes for the header length .* but received 4194312/);
+    expect(() => writeSafetensors(path.join(tmp, 'huge-header.safetensors'), {}, { pad: 'x'.repeat(SAFETENSORS_MAX_HEADER_BYTES) })).toThrow(/4194304/);
   });
 
   it('rejects unknown dtypes and bad shapes', () => {

@@ -8,13 +8,17 @@
  * "__metadata__" object of string values. Data is little-endian and row-major.
  *
  * Reading validates like the reference implementation (the Rust `safetensors`
- * crate): the header is at most 100 MB and fits in the file, every dtype is
+ * crate): the header fits in the file and in SAFETENSORS_MAX_HEADER_BYTES (4 MiB
+ * here, see there), starts with '{', is UTF-8 JSON with no duplicate keys
+ * (tensor names above all) nested at most SAFETENSORS_MAX_HEADER_DEPTH deep,
+ * both checked by a linear scan before anything is parsed; every dtype is
  * known, every shape entry is an integer >= 0, every tensor's byte length equals
  * its element count times its dtype size, tensors are contiguous (no gaps or
  * overlaps) and together cover the data section exactly (no trailing bytes).
  * Nothing is allocated from a size before it has been checked against the
- * file's real size. Every error is a RangeError with code ERR_ADDERNET_FORMAT
- * whose message names the file and the problem.
+ * file's real size, and the work is linear in the header's size. Every error
+ * is a RangeError with code ERR_ADDERNET_FORMAT whose message names the file
+ * and the problem.
  *
  * Writing follows the reference layout: the header is padded with spaces so the
  * data section starts at a multiple of 8, tensors are ordered by dtype size
@@ -26,9 +30,27 @@ import * as os from 'node:os';
 import { describe, rangeError, typeError, type AddernetError } from '../errors';
 import { Tensor } from '../tensor';
 import { writeFileAtomicSync } from './atomic';
+import { JsonScanIssue, JsonScanner } from './json-scan';
 
-/** Largest header accepted (the reference's MAX_HEADER_SIZE). */
-export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Largest header read or written: 4 MiB. The reference caps headers at 100 MB
+ * (MAX_HEADER_SIZE), sized for language models with hundreds of thousands of
+ * tensors; this package's headers are small: 2 KB for LeNet-5-BN, 12 KB for
+ * the authors' ResNet-20 checkpoint, about 20 KB for ResNet-32 with its config
+ * in __metadata__, roughly 100 bytes per tensor. 4 MiB is 200 times the
+ * largest and room for custom models with tens of thousands of tensors, while
+ * keeping the work a hostile header can cause (scanning, parsing, validating,
+ * all linear in its size) to tens of milliseconds and tens of megabytes.
+ */
+export const SAFETENSORS_MAX_HEADER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Deepest JSON nesting accepted in a header. The format needs 3 levels (the
+ * header object, a tensor entry, its shape); unknown fields of an entry may
+ * nest further (the reference ignores them), up to this bound, which keeps
+ * every walk of the parsed values shallow.
+ */
+export const SAFETENSORS_MAX_HEADER_DEPTH = 64;
 
 /** Element type → the typed array that holds it. F16, BF16 and F8 keep their raw bits. */
 export interface SafetensorsArrays {
@@ -163,80 +185,132 @@ function checkHeaderLength(n: bigint, size: number, file: string): number {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Validates one tensor's header entry (dtype, shape, offsets within the data section, byte count). */
+function checkEntry(name: string, info: unknown, dataLength: number, file: string): SafetensorsHeaderEntry {
+  if (info === null || typeof info !== 'object' || Array.isArray(info)) {
+    throw formatError(file, `the header entry of tensor ${JSON.stringify(name)}`, 'an object { dtype, shape, data_offsets }', describe(info));
+  }
+  const { dtype, shape, data_offsets: offsets } = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (!isDtype(dtype)) {
+    throw formatError(file, tensorArg(name, 'dtype'), `one of ${SAFETENSORS_DTYPES.join(', ')}`, describe(dtype));
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+    throw formatError(file, tensorArg(name, 'shape'), 'an array of integers >= 0', describe(shape));
+  }
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
+    throw formatError(file, tensorArg(name, 'data_offsets'), '[begin, end] with integers 0 <= begin <= end', describe(offsets));
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end > dataLength) {
+    throw formatError(
+      file,
+      tensorArg(name, 'data_offsets'),
+      `offsets within the ${dataLength} bytes of tensor data`,
+      `[${begin}, ${end}] (out of range: the file is truncated or corrupt)`,
+    );
+  }
+  // Element count times dtype size, checked for overflow before use.
+  let bytes = DTYPES[dtype].bytes;
+  for (const d of shape as number[]) {
+    bytes *= d;
+    if (!Number.isSafeInteger(bytes)) {
+      throw formatError(file, tensorArg(name, 'shape'), 'a shape whose byte size is a safe integer', describe(shape));
+    }
+  }
+  if (end - begin !== bytes) {
+    throw formatError(
+      file,
+      tensorArg(name, 'data_offsets'),
+      `a range of ${bytes} bytes (${dtype} x [${(shape as number[]).join(', ')}])`,
+      `[${begin}, ${end}] (${end - begin} bytes)`,
+    );
+  }
+  return { name, dtype, shape: [...(shape as number[])], dataOffsets: [begin, end] };
+}
+
+/** Defines an own property, so that even "__proto__" is kept as a plain key. */
+function setOwn(target: Record<string, string>, key: string, value: string): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Parses and validates the header text. One linear scan (io/json-scan.ts)
+ * walks the header object and each entry member by member, bounding the
+ * nesting depth and refusing duplicate keys (JSON.parse would silently keep
+ * the last of two tensors with the same name). Only the values used are
+ * parsed (dtype, shape, data_offsets and the metadata strings), each as soon
+ * as it is found, so a hostile header fails at its first bad entry, unknown
+ * fields allocate nothing, and all the work is linear in the header size (at
+ * most SAFETENSORS_MAX_HEADER_BYTES).
+ */
 function parseHeader(headerBytes: Uint8Array, dataLength: number, file: string): { metadata: Record<string, string>; tensors: SafetensorsHeaderEntry[] } {
+  // The reference requires the very first byte to be '{' (InvalidHeaderStart).
+  if (headerBytes[0] !== 0x7b) {
+    const head = Buffer.from(headerBytes.subarray(0, 24)).toString('latin1');
+    throw formatError(file, 'the header', "a JSON object (text starting with '{')", `text starting with ${JSON.stringify(head)}`);
+  }
   let text: string;
   try {
     text = utf8.decode(headerBytes);
   } catch {
     throw formatError(file, 'the header', 'UTF-8 encoded JSON', 'bytes that are not valid UTF-8');
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw formatError(file, 'the header', 'valid JSON', `invalid JSON (${(err as Error).message})`);
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw formatError(file, 'the header', 'a JSON object', describe(json));
-  }
 
   const metadata: Record<string, string> = {};
   const tensors: SafetensorsHeaderEntry[] = [];
-  for (const [name, info] of Object.entries(json as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (info === null || typeof info !== 'object' || Array.isArray(info)) {
-        throw formatError(file, '__metadata__', 'an object of string values', describe(info));
+  const scan = new JsonScanner(text, SAFETENSORS_MAX_HEADER_DEPTH);
+  const parseSpan = ([begin, end]: [number, number]): unknown => {
+    try {
+      return JSON.parse(text.slice(begin, end));
+    } catch (err) {
+      return scan.invalid((err as Error).message, begin);
+    }
+  };
+  // The value ahead, which is not what is expected, for the message: a
+  // container is named, not scanned (a hostile one may be megabytes); a
+  // scalar is read (strings shortened by describe).
+  const receivedAhead = (depth: number): string => {
+    scan.skipWhitespace();
+    const c = scan.peek();
+    if (c === 0x5b) return 'an array';
+    if (c === 0x7b) return 'an object';
+    return describe(parseSpan(scan.skipValue(depth)));
+  };
+  const isObjectAhead = (): boolean => {
+    scan.skipWhitespace();
+    return scan.peek() === 0x7b;
+  };
+  try {
+    scan.members(1, (name) => {
+      if (name === '__metadata__') {
+        if (!isObjectAhead()) throw formatError(file, '__metadata__', 'an object of string values', receivedAhead(2));
+        scan.members(2, (key) => {
+          scan.skipWhitespace();
+          if (scan.peek() !== 0x22) throw formatError(file, `__metadata__[${JSON.stringify(key)}]`, 'a string', receivedAhead(3));
+          setOwn(metadata, key, scan.readString());
+        });
+        return;
       }
-      for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw formatError(file, `__metadata__[${JSON.stringify(k)}]`, 'a string', describe(v));
-        metadata[k] = v;
+      if (!isObjectAhead()) {
+        throw formatError(file, `the header entry of tensor ${JSON.stringify(name)}`, 'an object { dtype, shape, data_offsets }', receivedAhead(2));
       }
-      continue;
-    }
-    if (info === null || typeof info !== 'object' || Array.isArray(info)) {
-      throw formatError(file, `the header entry of tensor ${JSON.stringify(name)}`, 'an object { dtype, shape, data_offsets }', describe(info));
-    }
-    const { dtype, shape, data_offsets: offsets } = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!isDtype(dtype)) {
-      throw formatError(file, tensorArg(name, 'dtype'), `one of ${SAFETENSORS_DTYPES.join(', ')}`, describe(dtype));
-    }
-    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-      throw formatError(file, tensorArg(name, 'shape'), 'an array of integers >= 0', describe(shape));
-    }
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) ||
-      offsets[0] > offsets[1]
-    ) {
-      throw formatError(file, tensorArg(name, 'data_offsets'), '[begin, end] with integers 0 <= begin <= end', describe(offsets));
-    }
-    const [begin, end] = offsets as [number, number];
-    if (end > dataLength) {
-      throw formatError(
-        file,
-        tensorArg(name, 'data_offsets'),
-        `offsets within the ${dataLength} bytes of tensor data`,
-        `[${begin}, ${end}] (out of range: the file is truncated or corrupt)`,
-      );
-    }
-    // Element count times dtype size, checked for overflow before use.
-    let bytes = DTYPES[dtype].bytes;
-    for (const d of shape as number[]) {
-      bytes *= d;
-      if (!Number.isSafeInteger(bytes)) {
-        throw formatError(file, tensorArg(name, 'shape'), 'a shape whose byte size is a safe integer', describe(shape));
-      }
-    }
-    if (end - begin !== bytes) {
-      throw formatError(
-        file,
-        tensorArg(name, 'data_offsets'),
-        `a range of ${bytes} bytes (${dtype} x [${(shape as number[]).join(', ')}])`,
-        `[${begin}, ${end}] (${end - begin} bytes)`,
-      );
-    }
-    tensors.push({ name, dtype, shape: [...(shape as number[])], dataOffsets: [begin, end] });
+      // Only the three fields are parsed; unknown ones are scanned and ignored, as the reference ignores them.
+      const info: Record<string, unknown> = {};
+      scan.members(2, (key) => {
+        const span = scan.skipValue(3);
+        if (key === 'dtype' || key === 'shape' || key === 'data_offsets') info[key] = parseSpan(span);
+      });
+      tensors.push(checkEntry(name, info, dataLength, file));
+    });
+    scan.expectEnd();
+  } catch (err) {
+    if (err instanceof JsonScanIssue) throw formatError(file, 'the header', err.expected, err.received);
+    throw err;
   }
 
   // Contiguity and full coverage, as the reference validates them.
