@@ -40,6 +40,7 @@ const SLICE = [
   'test/models.test.ts',
   'test/predict.test.ts',
   'test/checkpoint.test.ts',
+  'test/fuzz.test.ts',
 ];
 
 // What a sanitizer prints when it reports (UBSan: "file:line:col: runtime error: ...").
