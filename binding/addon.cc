@@ -3,11 +3,11 @@
 
 #include "backend.h"
 #include "layers.h"
+#include "tensor.h"
 #include "train_ops.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace adn_binding;
-  TuneAllocator();
   exports.Set("adder2dForward", Napi::Function::New(env, Adder2dForward));
   exports.Set("adder2dBackward", Napi::Function::New(env, Adder2dBackward));
   exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
@@ -24,6 +24,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("avgPool2dBackward", Napi::Function::New(env, AvgPool2dBackward));
   exports.Set("softmaxCrossEntropy", Napi::Function::New(env, SoftmaxCrossEntropy));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
+  exports.Set("Storage", Storage::Define(env));
+  exports.Set("memoryInfo", Napi::Function::New(env, MemoryInfo));
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
+  exports.Set("setCacheLimit", Napi::Function::New(env, SetCacheLimit));
+  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "tensor.h"
+
 namespace adn_binding {
 
 Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code) {
@@ -41,18 +43,45 @@ static std::string received(const Napi::Value& v) {
   return "an object";
 }
 
-float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
-                   int64_t expected, bool optional) {
+namespace {
+
+// The elements of a tensor argument: a Storage (lib/tensor.ts) or a Float32Array.
+struct Floats {
+  float* data;
+  int64_t length;
+};
+
+Floats floats(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Env env = info.Env();
   Napi::Value v = info[index];
-  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (Storage* s = Storage::From(env, v)) {
+    HostBuffer* b = s->buffer();
+    if (!b)
+      throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + name + " was disposed"),
+                            "ERR_ADDERNET_DISPOSED");
+    return {b->data, b->length};
+  }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, std::string("Expected a Float32Array for ") + name + " but received " + received(v));
+    throw_type(env, std::string("Expected a tensor Storage or a Float32Array for ") + name + " but received " + received(v));
   auto arr = v.As<Napi::Float32Array>();
-  if (int64_t(arr.ElementLength()) != expected)
-    throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
-                         name + " but received " + std::to_string(arr.ElementLength()));
-  return arr.Data();
+  return {arr.Data(), int64_t(arr.ElementLength())};
+}
+
+}  // namespace
+
+float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                   int64_t expected, bool optional) {
+  Napi::Value v = info[index];
+  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+  const Floats f = floats(info, index, name);
+  if (f.length != expected)
+    throw_range(info.Env(), std::string("Expected ") + std::to_string(expected) + " elements for " +
+                                name + " but received " + std::to_string(f.length));
+  return f.data;
+}
+
+int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  return floats(info, index, name).length;
 }
 
 double number(const Napi::CallbackInfo& info, size_t index, const char* name) {

@@ -41,10 +41,13 @@ void run_kernel(Napi::Env env, Fn fn) {
   }
 }
 
-// A Float32Array argument with exactly `expected` elements (or null when
-// optional). Returns null for an absent optional argument.
+// A tensor argument, a Storage (binding/tensor.h) or a Float32Array, with
+// exactly `expected` elements. Returns null for an absent optional argument;
+// a disposed Storage is ERR_ADDERNET_DISPOSED.
 float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
                    int64_t expected, bool optional);
+// The element count of a tensor argument (Storage or Float32Array) that sets the size of the others.
+int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name);
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* name);
 // dims = [n, c, h, w, t, kh, kw, sh, sw, ph, pw], validated.

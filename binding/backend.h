@@ -2,10 +2,7 @@
 #include <napi.h>
 
 namespace adn_binding {
-// Once per process, at load: keep large tensors on the malloc heap (see .cc).
-// Returns whether the tuning is in effect.
-bool TuneAllocator();
-// () -> { isa, threads, mallocTuned }
+// () -> { isa, threads, cacheLimit, layerMemoryLimit, warnings }
 Napi::Value BackendInfo(const Napi::CallbackInfo& info);
 // (n) -> undefined
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);

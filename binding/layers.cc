@@ -43,8 +43,7 @@ Napi::Value Adder2dBackward(const Napi::CallbackInfo& info) { return backward(in
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::conv2d_backward); }
 
 Napi::Value AdaptiveScale(const Napi::CallbackInfo& info) {
-  if (!info[0].IsTypedArray()) throw_type(info.Env(), "Expected a Float32Array for grad");
-  const int64_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  const int64_t n = float_length(info, 0, "grad");
   const float* g = float_array(info, 0, "grad", n, false);
   float* out = float_array(info, 1, "out", n, false);
   const double eta = number(info, 2, "eta");

@@ -76,14 +76,6 @@ int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* n
   return arr.Data();
 }
 
-// Length of a Float32Array argument that sets the size of the others.
-int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(info.Env(), std::string("Expected a Float32Array for ") + name + " but received " + received(v));
-  return int64_t(v.As<Napi::TypedArray>().ElementLength());
-}
-
 bool flag(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (!info[index].IsBoolean())
     throw_type(info.Env(), std::string("Expected a boolean for ") + name + " but received " + received(info[index]));

@@ -22,14 +22,15 @@ export interface BackendInfo {
   cuda: boolean;
   version: string;
   /**
-   * Whether the addon moved large allocations onto glibc's heap at load, so
-   * fresh tensors reuse mapped pages (ADDERNET_MALLOC_TUNING=0 turns it off).
+   * Most bytes of freed tensor storage the CPU allocator keeps for reuse
+   * (ADDERNET_CACHE_LIMIT, default a quarter of physical memory, at most 8 GiB;
+   * setCacheLimit()).
    */
-  mallocTuned: boolean;
+  cacheLimit: number;
   /** Bytes of scratch memory one kernel call may use (this machine's memory); larger layers fail with ERR_ADDERNET_MEMORY. */
   layerMemoryLimit: number;
   /**
-   * What was wrong with ADDERNET_ISA or ADDERNET_NUM_THREADS, each already
+   * What was wrong with ADDERNET_ISA, ADDERNET_NUM_THREADS or ADDERNET_CACHE_LIMIT, each already
    * resolved by falling back to the default (also emitted once at load as a
    * process warning).
    */
@@ -39,7 +40,7 @@ export interface BackendInfo {
 export function backendInfo(): BackendInfo {
   const info = native.backendInfo();
   return {
-    isa: info.isa, threads: info.threads, cuda: false, version, mallocTuned: info.mallocTuned,
+    isa: info.isa, threads: info.threads, cuda: false, version, cacheLimit: info.cacheLimit,
     layerMemoryLimit: info.layerMemoryLimit, warnings: info.warnings,
   };
 }

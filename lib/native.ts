@@ -9,50 +9,82 @@ export type ConvDims = readonly number[];
 /** [n, c, h, w, kh, kw, sh, sw, ph, pw] */
 export type PoolDims = readonly number[];
 
+/** Native tensor storage (binding/tensor.cc): float32 elements in a block of the device's caching allocator. */
+export interface NativeStorage {
+  readonly length: number;
+  /** The allocator's size-class bytes (0 once disposed). */
+  readonly bytes: number;
+  readonly disposed: boolean;
+  /** Copies every element into dst (exactly `length` long). */
+  read(dst: Float32Array): void;
+  /** Copies src into [offset, offset + src.length). */
+  write(src: Float32Array, offset?: number): void;
+  fill(value: number): void;
+  /** Copies another storage of the same length. */
+  copyFrom(source: NativeStorage): void;
+  /** Another reference to the same block (freed when every reference is disposed or collected). */
+  share(): NativeStorage;
+  dispose(): void;
+}
+
+export interface NativeMemoryInfo {
+  device: string; liveTensors: number; liveBytes: number; cachedBytes: number; peakBytes: number; cacheLimit: number;
+  systemAllocations: number; cacheHits: number;
+}
+
+/** What a kernel reads or writes: a tensor's storage (or, for the binding's own checks, a Float32Array). */
+type Buf = NativeStorage | Float32Array;
+
 export interface NativeAddon {
-  adder2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, dims: ConvDims): void;
-  conv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, dims: ConvDims): void;
+  /** new Storage(length) is zero-filled; new Storage(array) copies it. */
+  Storage: new (init: number | Float32Array) => NativeStorage;
+  memoryInfo(device: string): NativeMemoryInfo;
+  emptyCache(device: string): void;
+  setCacheLimit(device: string, bytes: number): void;
+  resetPeakMemory(device: string): void;
+  adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): void;
+  conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): void;
   adder2dBackward(
-    x: Float32Array, w: Float32Array, gradOut: Float32Array,
-    gradInput: Float32Array | null, gradWeight: Float32Array | null, gradBias: Float32Array | null,
+    x: Buf, w: Buf, gradOut: Buf,
+    gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: ConvDims,
   ): void;
   conv2dBackward(
-    x: Float32Array, w: Float32Array, gradOut: Float32Array,
-    gradInput: Float32Array | null, gradWeight: Float32Array | null, gradBias: Float32Array | null,
+    x: Buf, w: Buf, gradOut: Buf,
+    gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: ConvDims,
   ): void;
-  adaptiveScale(grad: Float32Array, out: Float32Array, eta: number): void;
+  adaptiveScale(grad: Buf, out: Buf, eta: number): void;
   // Training operations (binding/train_ops.cc). Running stats update in place when training.
   batchNormForward(
-    x: Float32Array, weight: Float32Array, bias: Float32Array, runningMean: Float32Array, runningVar: Float32Array,
-    out: Float32Array, saveMean: Float32Array, saveInvStd: Float32Array,
+    x: Buf, weight: Buf, bias: Buf, runningMean: Buf, runningVar: Buf,
+    out: Buf, saveMean: Buf, saveInvStd: Buf,
     dims: readonly [n: number, c: number, hw: number], training: boolean, momentum: number, eps: number,
   ): void;
   batchNormBackward(
-    x: Float32Array, weight: Float32Array, gradOut: Float32Array, saveMean: Float32Array, saveInvStd: Float32Array,
-    gradInput: Float32Array | null, gradWeight: Float32Array | null, gradBias: Float32Array | null,
+    x: Buf, weight: Buf, gradOut: Buf, saveMean: Buf, saveInvStd: Buf,
+    gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: readonly [n: number, c: number, hw: number],
   ): void;
-  reluForward(x: Float32Array, out: Float32Array): void;
-  reluBackward(y: Float32Array, gradOut: Float32Array, gradInput: Float32Array): void;
-  add(a: Float32Array, b: Float32Array, out: Float32Array): void;
-  maxPool2dForward(x: Float32Array, out: Float32Array, argmax: Int32Array, dims: PoolDims): void;
+  reluForward(x: Buf, out: Buf): void;
+  reluBackward(y: Buf, gradOut: Buf, gradInput: Buf): void;
+  add(a: Buf, b: Buf, out: Buf): void;
+  maxPool2dForward(x: Buf, out: Buf, argmax: Int32Array, dims: PoolDims): void;
   maxPool2dBackward(
-    gradOut: Float32Array, argmax: Int32Array, gradInput: Float32Array,
+    gradOut: Buf, argmax: Int32Array, gradInput: Buf,
     dims: readonly [planes: number, inPlane: number, outPlane: number],
   ): void;
-  avgPool2dForward(x: Float32Array, out: Float32Array, dims: PoolDims): void;
-  avgPool2dBackward(gradOut: Float32Array, gradInput: Float32Array, dims: PoolDims): void;
+  avgPool2dForward(x: Buf, out: Buf, dims: PoolDims): void;
+  avgPool2dBackward(gradOut: Buf, gradInput: Buf, dims: PoolDims): void;
   softmaxCrossEntropy(
-    logits: Float32Array, labels: Int32Array, gradLogits: Float32Array | null, dims: readonly [n: number, k: number],
+    logits: Buf, labels: Int32Array, gradLogits: Buf | null, dims: readonly [n: number, k: number],
   ): { loss: number; correct: number };
   sgdUpdate(
-    param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array | null,
+    param: Buf, grad: Buf, momentumBuffer: Buf | null,
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
   ): void;
   backendInfo(): {
-    isa: 'avx512' | 'avx2' | 'scalar'; threads: number; mallocTuned: boolean; layerMemoryLimit: number; warnings: string[];
+    isa: 'avx512' | 'avx2' | 'scalar'; threads: number; cacheLimit: number; layerMemoryLimit: number; warnings: string[];
   };
   setNumThreads(n: number): void;
   setIsa(isa: string): void;

@@ -1,8 +1,10 @@
-// Typed, validated layer operations over the native kernels. Synchronous:
-// each call runs on all pool threads and returns when done.
-import { checkOutputSize, checkPair, checkPositive, describe, rangeError, typeError, type Pair } from './errors';
+// Typed, validated layer operations over the native kernels. Each call
+// validates on the calling thread, runs its kernel on all pool threads and
+// returns its output tensor in new device storage.
+import { checkAnyTensor, checkFlag, checkOptions, checkTensor } from './checks';
+import { checkOutputSize, checkPair, checkPositive, describe, rangeError, type Pair } from './errors';
 import { native, type ConvDims } from './native';
-import { Tensor } from './tensor';
+import { empty, Tensor } from './tensor';
 
 export type { Pair } from './errors';
 
@@ -33,29 +35,6 @@ export interface Gradients {
   gradInput?: Tensor;
   gradWeight: Tensor;
   gradBias?: Tensor;
-}
-
-function checkTensor(value: unknown, argument: string, rank: number, what: string): Tensor {
-  if (!(value instanceof Tensor)) throw typeError(argument, `a Tensor of shape ${what}`, value);
-  if (value.shape.length !== rank) {
-    throw rangeError('ERR_ADDERNET_SHAPE', argument, `a rank-${rank} tensor ${what}`, `shape ${describe(value.shape)}`);
-  }
-  if (value.data.length !== value.shape.reduce((a, b) => a * b, 1)) {
-    throw rangeError('ERR_ADDERNET_SIZE', argument, 'data matching its shape', `${value.data.length} elements`);
-  }
-  return value;
-}
-
-function checkOptions(opts: unknown, argument: string): Record<string, unknown> {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object') throw typeError(argument, 'an options object', opts);
-  return opts as Record<string, unknown>;
-}
-
-function checkFlag(value: unknown, argument: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw typeError(argument, 'a boolean', value);
-  return value;
 }
 
 interface Geometry {
@@ -90,47 +69,49 @@ function geometry(x: Tensor, w: Tensor, stride: [number, number], padding: [numb
 
 function checkBias(bias: unknown, t: number): Tensor | undefined {
   if (bias === undefined || bias === null) return undefined;
-  const b = checkTensor(bias, 'bias', 1, `[${t}]`);
+  const b = checkTensor(bias, 'bias', [1], `[${t}]`);
   if (b.shape[0] !== t) throw rangeError('ERR_ADDERNET_SHAPE', 'bias', `shape [${t}]`, `shape ${describe(b.shape)}`);
   return b;
 }
 
 function layerForward(adder: boolean, x: unknown, w: unknown, options: unknown): Tensor {
-  const xt = checkTensor(x, 'x', 4, '[N, C, H, W]');
-  const wt = checkTensor(w, 'weight', 4, '[T, C, KH, KW]');
+  const xt = checkTensor(x, 'x', [4], '[N, C, H, W]');
+  const wt = checkTensor(w, 'weight', [4], '[T, C, KH, KW]');
   const opts = checkOptions(options, 'options');
   const g = geometry(xt, wt, checkPair(opts.stride, 'stride', [1, 1], 1), checkPair(opts.padding, 'padding', [0, 0], 0));
   const bias = checkBias(opts.bias, wt.shape[0]);
-  const out = new Float32Array(checkOutputSize(g.outShape, 'the output'));
-  (adder ? native.adder2dForward : native.conv2dForward)(xt.data, wt.data, bias?.data ?? null, out, g.dims);
-  return new Tensor(out, g.outShape);
+  const out = empty(g.outShape);
+  (adder ? native.adder2dForward : native.conv2dForward)(xt.storage, wt.storage, bias?.storage ?? null, out.storage, g.dims);
+  return out;
 }
 
 function layerBackward(adder: boolean, x: unknown, w: unknown, gradOut: unknown, options: unknown): Gradients {
-  const xt = checkTensor(x, 'x', 4, '[N, C, H, W]');
-  const wt = checkTensor(w, 'weight', 4, '[T, C, KH, KW]');
+  const xt = checkTensor(x, 'x', [4], '[N, C, H, W]');
+  const wt = checkTensor(w, 'weight', [4], '[T, C, KH, KW]');
   const opts = checkOptions(options, 'options');
   const g = geometry(xt, wt, checkPair(opts.stride, 'stride', [1, 1], 1), checkPair(opts.padding, 'padding', [0, 0], 0));
-  const gy = checkTensor(gradOut, 'gradOut', 4, `[${g.outShape.join(', ')}]`);
+  const gy = checkTensor(gradOut, 'gradOut', [4], `[${g.outShape.join(', ')}]`);
   if (gy.shape.some((d, i) => d !== g.outShape[i])) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${g.outShape.join(', ')}] (the forward output)`, `shape ${describe(gy.shape)}`);
   }
   const wantBias = checkFlag(opts.bias, 'options.bias', false);
   const wantInput = checkFlag(opts.inputGrad, 'options.inputGrad', true);
-  const gx = wantInput ? new Float32Array(xt.data.length) : null;
-  const gw = new Float32Array(wt.data.length);
-  const gb = wantBias ? new Float32Array(wt.shape[0]) : null;
-  (adder ? native.adder2dBackward : native.conv2dBackward)(xt.data, wt.data, gy.data, gx, gw, gb, g.dims);
-  const result: Gradients = { gradWeight: new Tensor(gw, wt.shape) };
-  if (gx) result.gradInput = new Tensor(gx, xt.shape);
-  if (gb) result.gradBias = new Tensor(gb, [wt.shape[0]]);
+  const gx = wantInput ? empty(xt.shape) : undefined;
+  const gw = empty(wt.shape);
+  const gb = wantBias ? empty([wt.shape[0]]) : undefined;
+  (adder ? native.adder2dBackward : native.conv2dBackward)(
+    xt.storage, wt.storage, gy.storage, gx?.storage ?? null, gw.storage, gb?.storage ?? null, g.dims,
+  );
+  const result: Gradients = { gradWeight: gw };
+  if (gx) result.gradInput = gx;
+  if (gb) result.gradBias = gb;
   return result;
 }
 
 // Fully connected layers are the 1x1 case: [N, C] -> [N, C, 1, 1].
 function asLinear(x: unknown, w: unknown): { x4: Tensor; w4: Tensor } {
-  const xt = checkTensor(x, 'x', 2, '[N, C]');
-  const wt = checkTensor(w, 'weight', 2, '[T, C]');
+  const xt = checkTensor(x, 'x', [2], '[N, C]');
+  const wt = checkTensor(w, 'weight', [2], '[T, C]');
   if (wt.shape[1] !== xt.shape[1]) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'weight', `shape [T, ${xt.shape[1]}] to match x`, `shape ${describe(wt.shape)}`);
   }
@@ -146,7 +127,7 @@ function linearForward(adder: boolean, x: unknown, w: unknown, bias?: unknown): 
 function linearGradients(adder: boolean, x: unknown, w: unknown, gradOut: unknown, options?: LinearBackwardOptions): Gradients {
   const { x4, w4 } = asLinear(x, w);
   const want = [x4.shape[0], w4.shape[0]];
-  const gy = checkTensor(gradOut, 'gradOut', 2, `[${want.join(', ')}]`);
+  const gy = checkTensor(gradOut, 'gradOut', [2], `[${want.join(', ')}]`);
   if (gy.shape[0] !== want[0] || gy.shape[1] !== want[1]) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${want.join(', ')}] (the forward output)`, `shape ${describe(gy.shape)}`);
   }
@@ -200,9 +181,9 @@ export function linearBackward(x: Tensor, weight: Tensor, gradOut: Tensor, optio
 
 /** grad * eta * sqrt(k) / max(||grad||_2, 1e-12): the adder layer's adaptive learning rate. */
 export function adaptiveScale(grad: Tensor, eta = 0.2): Tensor {
-  if (!(grad instanceof Tensor)) throw typeError('grad', 'a Tensor', grad);
+  checkAnyTensor(grad, 'grad');
   checkPositive(eta, 'eta');
-  const out = new Float32Array(grad.data.length);
-  native.adaptiveScale(grad.data, out, eta);
-  return new Tensor(out, grad.shape);
+  const out = empty(grad.shape);
+  native.adaptiveScale(grad.storage, out.storage, eta);
+  return out;
 }

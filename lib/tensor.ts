@@ -1,58 +1,140 @@
-import { checkOutputSize, describe, rangeError, typeError } from './errors';
+// Tensors own native storage on a device (issue 9): a block of the device's
+// caching allocator (cpp/allocator.h), not a JavaScript array. Reads copy out
+// (`await t.data()`, `t.dataSync()`); `dispose()` (or `using`) returns the
+// block to the cache at once, and a finaliser does so for tensors that are
+// never disposed. The native bytes are reported to V8, so garbage collection
+// sees them.
+import { checkOutputSize, codedError, describe, rangeError, typeError } from './errors';
+import { native, type NativeStorage } from './native';
 
+/** Where a tensor's storage lives. 'cuda' (and 'cuda:N') come with the CUDA backend. */
 export type Device = 'cpu';
 
-/** A dense float32 tensor in row-major (NCHW) order. */
+export const DEVICES: readonly Device[] = ['cpu'];
+
+/** Checks a device name: 'cpu' today, a coded error naming the devices otherwise. */
+export function checkDevice(value: unknown, argument = 'device'): Device {
+  if (value === 'cpu') return value;
+  if (typeof value === 'string' && /^cuda(:\d+)?$/.test(value)) {
+    throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')} (this build has no CUDA backend yet)`, JSON.stringify(value));
+  }
+  throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')}`, describe(value));
+}
+
+function checkShapeArray(shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw typeError('shape', 'an array of integers', shape);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw rangeError('ERR_ADDERNET_SHAPE', 'shape', 'an array of integers >= 0', describe(shape));
+    }
+  }
+  return shape as number[];
+}
+
+/** A dense float32 tensor in row-major (NCHW) order, stored on a device. */
 export class Tensor {
-  readonly data: Float32Array;
   readonly shape: readonly number[];
   readonly device: Device = 'cpu';
-
-  constructor(data: Float32Array, shape: readonly number[]) {
-    if (!(data instanceof Float32Array)) throw typeError('data', 'a Float32Array', data);
-    if (!Array.isArray(shape)) throw typeError('shape', 'an array of integers', shape);
-    for (const d of shape) {
-      if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-        throw rangeError('ERR_ADDERNET_SHAPE', 'shape', 'an array of integers >= 0', describe(shape));
-      }
-    }
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (size !== data.length) {
-      throw rangeError(
-        'ERR_ADDERNET_SIZE',
-        'data',
-        `${size} elements for shape ${describe(shape)}`,
-        `${data.length} elements`,
-      );
-    }
-    this.data = data;
-    this.shape = Object.freeze([...shape]);
-  }
-
+  readonly dtype = 'float32' as const;
   /** Number of elements. */
-  get size(): number {
-    return this.data.length;
+  readonly size: number;
+  /** @internal The native storage (binding/tensor.cc); ops pass it to the kernels. */
+  readonly storage: NativeStorage;
+
+  /**
+   * From a Float32Array (copied into new storage) or, internally, a storage
+   * the tensor takes over.
+   */
+  constructor(data: Float32Array | NativeStorage, shape: readonly number[]) {
+    const dims = checkShapeArray(shape);
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (data instanceof Float32Array) {
+      if (size !== data.length) {
+        throw rangeError('ERR_ADDERNET_SIZE', 'data', `${size} elements for shape ${describe(shape)}`, `${data.length} elements`);
+      }
+      this.storage = new native.Storage(data);
+    } else if (data instanceof native.Storage) {
+      if (size !== data.length) {
+        throw rangeError('ERR_ADDERNET_SIZE', 'storage', `${size} elements for shape ${describe(shape)}`, `${data.length} elements`);
+      }
+      this.storage = data;
+    } else {
+      throw typeError('data', 'a Float32Array', data);
+    }
+    this.size = size;
+    this.shape = Object.freeze([...dims]);
   }
 
   get rank(): number {
     return this.shape.length;
   }
 
-  /** Same data viewed with another shape of equal size (no copy). */
-  reshape(shape: readonly number[]): Tensor {
-    return new Tensor(this.data, shape);
+  /** True once dispose() has run; reading then throws ERR_ADDERNET_DISPOSED. */
+  get disposed(): boolean {
+    return this.storage.disposed;
   }
 
+  /** The elements, copied into a new Float32Array, once every op writing them has run. */
+  async data(): Promise<Float32Array> {
+    return this.dataSync();
+  }
+
+  /** The elements, copied into a new Float32Array; blocks until the ops writing them have run. */
+  dataSync(): Float32Array {
+    this.check();
+    const out = new Float32Array(this.size);
+    this.storage.read(out);
+    return out;
+  }
+
+  /** This tensor on `device`: itself when already there, else a copy. */
+  to(device: Device): Tensor {
+    checkDevice(device);
+    this.check();
+    return this;
+  }
+
+  /** Same elements viewed with another shape of equal size (no copy; the storage is shared). */
+  reshape(shape: readonly number[]): Tensor {
+    this.check();
+    const dims = checkShapeArray(shape);
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== this.size) {
+      throw rangeError('ERR_ADDERNET_SHAPE', 'shape', `a shape of ${this.size} elements`, `${describe(shape)} (${size} elements)`);
+    }
+    return new Tensor(this.storage.share(), dims);
+  }
+
+  /** A copy in new storage. */
   clone(): Tensor {
-    return new Tensor(this.data.slice(), this.shape);
+    this.check();
+    const s = new native.Storage(this.size);
+    s.copyFrom(this.storage);
+    return new Tensor(s, this.shape);
+  }
+
+  /**
+   * Returns the storage to the device's cache now. Views made by reshape()
+   * keep it alive until they are disposed too. Idempotent.
+   */
+  dispose(): void {
+    this.storage.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   toString(): string {
-    return `Tensor(shape=[${this.shape.join(', ')}], device=${this.device})`;
+    return `Tensor(shape=[${this.shape.join(', ')}], device=${this.device}${this.disposed ? ', disposed' : ''})`;
+  }
+
+  private check(): void {
+    if (this.storage.disposed) throw codedError('ERR_ADDERNET_DISPOSED', `addernet: ${this.toString()} was disposed; it can no longer be read or used`);
   }
 }
 
-/** Wraps a Float32Array (not copied) as a tensor of the given shape. */
+/** A tensor holding a copy of `data` (later changes to `data` do not reach it). */
 export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
   return new Tensor(data, shape);
 }
@@ -60,9 +142,56 @@ export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
 export function zeros(shape: readonly number[]): Tensor {
   const size = Array.isArray(shape) ? shape.reduce((a: number, b: number) => a * b, 1) : NaN;
   if (!Number.isSafeInteger(size) || size < 0) throw rangeError('ERR_ADDERNET_SHAPE', 'shape', 'an array of integers >= 0', describe(shape));
-  return new Tensor(new Float32Array(checkOutputSize(shape, 'shape')), shape);
+  return new Tensor(new native.Storage(checkOutputSize(shape, 'shape')), shape);
+}
+
+/** An output tensor for a kernel to fill (zeroed today; the engine may skip that). */
+export function empty(shape: readonly number[]): Tensor {
+  return new Tensor(new native.Storage(shape.reduce((a, b) => a * b, 1)), shape);
 }
 
 export function isTensor(value: unknown): value is Tensor {
   return value instanceof Tensor;
+}
+
+export interface MemoryInfo {
+  device: Device;
+  /** Tensor storages alive (a reshape view shares its storage). */
+  liveTensors: number;
+  /** Their bytes (allocator size classes). */
+  liveBytes: number;
+  /** Freed bytes kept for reuse. */
+  cachedBytes: number;
+  /** Most live bytes since start or resetPeakMemory(). */
+  peakBytes: number;
+  /** Most bytes the cache keeps (ADDERNET_CACHE_LIMIT; setCacheLimit()). */
+  cacheLimit: number;
+  /** Blocks obtained from the system, and requests served from the cache, since start. */
+  systemAllocations: number;
+  cacheHits: number;
+}
+
+/** The device allocator's figures: use them to prove a workload leaks nothing. */
+export function memoryInfo(device: Device = 'cpu'): MemoryInfo {
+  const m = native.memoryInfo(checkDevice(device));
+  return {
+    device: 'cpu', liveTensors: m.liveTensors, liveBytes: m.liveBytes, cachedBytes: m.cachedBytes, peakBytes: m.peakBytes,
+    cacheLimit: m.cacheLimit, systemAllocations: m.systemAllocations, cacheHits: m.cacheHits,
+  };
+}
+
+/** Returns the device's cached blocks to the system. */
+export function emptyCache(device: Device = 'cpu'): void {
+  native.emptyCache(checkDevice(device));
+}
+
+export function setCacheLimit(bytes: number, device: Device = 'cpu'): void {
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
+    throw rangeError('ERR_ADDERNET_OPTION', 'bytes', 'an integer number of bytes >= 0', describe(bytes));
+  }
+  native.setCacheLimit(checkDevice(device), bytes);
+}
+
+export function resetPeakMemory(device: Device = 'cpu'): void {
+  native.resetPeakMemory(checkDevice(device));
 }

@@ -3,10 +3,11 @@
 // Validation here is per argument, never per element: the element loops all
 // run natively, and native code re-checks what memory safety needs (lengths,
 // labels, argmax indices).
+import { checkAnyTensor, checkFlag, checkNonEmpty, checkOptions, checkShape, checkTensor } from './checks';
 import { checkOutputSize, checkPair, checkPositive, describe, rangeError, typeError } from './errors';
 import { native, type PoolDims } from './native';
 import type { Pair } from './ops';
-import { Tensor } from './tensor';
+import { empty, Tensor } from './tensor';
 
 export interface BatchNormOptions {
   /** Batch statistics (and update the running ones) when true; running statistics when false. */
@@ -20,8 +21,8 @@ export interface BatchNormOptions {
 export interface BatchNormResult {
   y: Tensor;
   /** Per-channel mean and 1/sqrt(var + eps) that were used: the batch's when training. */
-  saveMean: Float32Array;
-  saveInvStd: Float32Array;
+  saveMean: Tensor;
+  saveInvStd: Tensor;
 }
 
 export interface BatchNormGradients {
@@ -72,49 +73,11 @@ export interface SgdOptions {
 
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
-function checkTensor(value: unknown, argument: string, ranks: readonly number[], what: string): Tensor {
-  if (!(value instanceof Tensor)) throw typeError(argument, `a Tensor of shape ${what}`, value);
-  if (!ranks.includes(value.shape.length)) {
-    const rank = ranks.length === 1 ? `a rank-${ranks[0]}` : `a rank-${ranks.join(' or ')}`;
-    throw rangeError('ERR_ADDERNET_SHAPE', argument, `${rank} tensor ${what}`, `shape ${describe(value.shape)}`);
-  }
-  if (value.data.length !== product(value.shape)) {
-    throw rangeError('ERR_ADDERNET_SIZE', argument, 'data matching its shape', `${value.data.length} elements`);
-  }
-  return value;
-}
 
-function checkNonEmpty(t: Tensor, argument: string, what: string): void {
-  if (t.shape.some((d) => d < 1)) {
-    throw rangeError('ERR_ADDERNET_SHAPE', argument, `a tensor ${what} with every dimension >= 1`, `shape ${describe(t.shape)}`);
-  }
-}
 
-function checkShape(t: Tensor, argument: string, shape: readonly number[], why: string): void {
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw rangeError('ERR_ADDERNET_SHAPE', argument, `shape ${describe(shape)} (${why})`, `shape ${describe(t.shape)}`);
-  }
-}
 
-function checkFloat32(value: unknown, argument: string, length: number, why: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw typeError(argument, `a Float32Array of length ${length}`, value);
-  if (value.length !== length) {
-    throw rangeError('ERR_ADDERNET_SIZE', argument, `${length} elements (${why})`, `${value.length} elements`);
-  }
-  return value;
-}
 
-function checkOptions(opts: unknown, argument: string, required: boolean): Record<string, unknown> {
-  if (opts === undefined && !required) return {};
-  if (opts === null || typeof opts !== 'object') throw typeError(argument, 'an options object', opts);
-  return opts as Record<string, unknown>;
-}
 
-function checkFlag(value: unknown, argument: string, fallback?: boolean): boolean {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'boolean') throw typeError(argument, 'a boolean', value);
-  return value;
-}
 
 /** A finite number in [min, max]. */
 function checkNumberIn(value: unknown, argument: string, min: number, max: number): number {
@@ -186,14 +149,14 @@ export function batchNorm(
       `shape ${describe(xt.shape)}`,
     );
   }
-  const y = new Float32Array(xt.data.length);
-  const saveMean = new Float32Array(g.c);
-  const saveInvStd = new Float32Array(g.c);
+  const y = empty(xt.shape);
+  const saveMean = empty([g.c]);
+  const saveInvStd = empty([g.c]);
   native.batchNormForward(
-    xt.data, w.data, b.data, rm.data, rv.data, y, saveMean, saveInvStd,
+    xt.storage, w.storage, b.storage, rm.storage, rv.storage, y.storage, saveMean.storage, saveInvStd.storage,
     [g.n, g.c, g.hw], training, momentum, eps,
   );
-  return { y: new Tensor(y, xt.shape), saveMean, saveInvStd };
+  return { y, saveMean, saveInvStd };
 }
 
 /** Training-mode backward of batchNorm, given the saveMean / saveInvStd it returned. */
@@ -201,58 +164,55 @@ export function batchNormBackward(
   x: Tensor,
   weight: Tensor,
   gradOut: Tensor,
-  saveMean: Float32Array,
-  saveInvStd: Float32Array,
+  saveMean: Tensor,
+  saveInvStd: Tensor,
 ): BatchNormGradients {
   const { xt, g } = bnGeometry(x);
   const w = checkChannels(weight, 'weight', g.c);
   const gy = checkTensor(gradOut, 'gradOut', [xt.rank], `[${xt.shape.join(', ')}]`);
   checkShape(gy, 'gradOut', xt.shape, 'the shape of x');
-  checkFloat32(saveMean, 'saveMean', g.c, 'one per channel, from batchNorm');
-  checkFloat32(saveInvStd, 'saveInvStd', g.c, 'one per channel, from batchNorm');
-  const gx = new Float32Array(xt.data.length);
-  const gw = new Float32Array(g.c);
-  const gb = new Float32Array(g.c);
-  native.batchNormBackward(xt.data, w.data, gy.data, saveMean, saveInvStd, gx, gw, gb, [g.n, g.c, g.hw]);
-  return { gradInput: new Tensor(gx, xt.shape), gradWeight: new Tensor(gw, [g.c]), gradBias: new Tensor(gb, [g.c]) };
+  const mean = checkTensor(saveMean, 'saveMean', [1], `[${g.c}] (from batchNorm)`);
+  checkShape(mean, 'saveMean', [g.c], 'one per channel, from batchNorm');
+  const invStd = checkTensor(saveInvStd, 'saveInvStd', [1], `[${g.c}] (from batchNorm)`);
+  checkShape(invStd, 'saveInvStd', [g.c], 'one per channel, from batchNorm');
+  const gx = empty(xt.shape);
+  const gw = empty([g.c]);
+  const gb = empty([g.c]);
+  native.batchNormBackward(
+    xt.storage, w.storage, gy.storage, mean.storage, invStd.storage, gx.storage, gw.storage, gb.storage, [g.n, g.c, g.hw],
+  );
+  return { gradInput: gx, gradWeight: gw, gradBias: gb };
 }
 
 // ---- Element-wise ---------------------------------------------------------------
 
-function anyTensor(value: unknown, argument: string): Tensor {
-  if (!(value instanceof Tensor)) throw typeError(argument, 'a Tensor', value);
-  if (value.data.length !== product(value.shape)) {
-    throw rangeError('ERR_ADDERNET_SIZE', argument, 'data matching its shape', `${value.data.length} elements`);
-  }
-  return value;
-}
 
 /** max(x, 0), element-wise (NaN stays NaN). */
 export function relu(x: Tensor): Tensor {
-  const xt = anyTensor(x, 'x');
-  const y = new Float32Array(xt.data.length);
-  native.reluForward(xt.data, y);
-  return new Tensor(y, xt.shape);
+  const xt = checkAnyTensor(x, 'x');
+  const y = empty(xt.shape);
+  native.reluForward(xt.storage, y.storage);
+  return y;
 }
 
 /** gradOut where the forward output y is > 0, else 0. */
 export function reluBackward(y: Tensor, gradOut: Tensor): Tensor {
-  const yt = anyTensor(y, 'y');
-  const gy = anyTensor(gradOut, 'gradOut');
+  const yt = checkAnyTensor(y, 'y');
+  const gy = checkAnyTensor(gradOut, 'gradOut');
   checkShape(gy, 'gradOut', yt.shape, 'the shape of y');
-  const gx = new Float32Array(yt.data.length);
-  native.reluBackward(yt.data, gy.data, gx);
-  return new Tensor(gx, yt.shape);
+  const gx = empty(yt.shape);
+  native.reluBackward(yt.storage, gy.storage, gx.storage);
+  return gx;
 }
 
 /** a + b for tensors of one shape (residual connections). */
 export function add(a: Tensor, b: Tensor): Tensor {
-  const at = anyTensor(a, 'a');
-  const bt = anyTensor(b, 'b');
+  const at = checkAnyTensor(a, 'a');
+  const bt = checkAnyTensor(b, 'b');
   checkShape(bt, 'b', at.shape, 'the shape of a');
-  const out = new Float32Array(at.data.length);
-  native.add(at.data, bt.data, out);
-  return new Tensor(out, at.shape);
+  const out = empty(at.shape);
+  native.add(at.storage, bt.storage, out.storage);
+  return out;
 }
 
 // ---- Pooling -------------------------------------------------------------------
@@ -300,10 +260,10 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): MaxPool2dResult {
   const xt = poolInput(x);
   const g = poolGeometry(xt.shape, opts, 'x');
   const size = product(g.outShape);
-  const y = new Float32Array(size);
+  const y = empty(g.outShape);
   const argmax = new Int32Array(size);
-  native.maxPool2dForward(xt.data, y, argmax, g.dims);
-  return { y: new Tensor(y, g.outShape), argmax };
+  native.maxPool2dForward(xt.storage, y.storage, argmax, g.dims);
+  return { y, argmax };
 }
 
 /** Routes each output gradient to the input element that was its maximum. */
@@ -314,22 +274,22 @@ export function maxPool2dBackward(gradOut: Tensor, argmax: Int32Array, inputShap
   if (gy.shape[0] !== n || gy.shape[1] !== c) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${n}, ${c}, HO, WO] (N and C of inputShape)`, `shape ${describe(gy.shape)}`);
   }
-  if (!(argmax instanceof Int32Array)) throw typeError('argmax', `an Int32Array of length ${gy.data.length}`, argmax);
-  if (argmax.length !== gy.data.length) {
-    throw rangeError('ERR_ADDERNET_SIZE', 'argmax', `${gy.data.length} elements (one per element of gradOut)`, `${argmax.length} elements`);
+  if (!(argmax instanceof Int32Array)) throw typeError('argmax', `an Int32Array of length ${gy.size}`, argmax);
+  if (argmax.length !== gy.size) {
+    throw rangeError('ERR_ADDERNET_SIZE', 'argmax', `${gy.size} elements (one per element of gradOut)`, `${argmax.length} elements`);
   }
-  const gx = new Float32Array(n * c * h * w);
-  native.maxPool2dBackward(gy.data, argmax, gx, [n * c, h * w, gy.shape[2] * gy.shape[3]]);
-  return new Tensor(gx, [n, c, h, w]);
+  const gx = empty([n, c, h, w]);
+  native.maxPool2dBackward(gy.storage, argmax, gx.storage, [n * c, h * w, gy.shape[2] * gy.shape[3]]);
+  return gx;
 }
 
 /** Average pooling like torch.nn.functional.avg_pool2d (count_include_pad true, ceil_mode false). */
 export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const xt = poolInput(x);
   const g = poolGeometry(xt.shape, opts, 'x');
-  const y = new Float32Array(product(g.outShape));
-  native.avgPool2dForward(xt.data, y, g.dims);
-  return new Tensor(y, g.outShape);
+  const y = empty(g.outShape);
+  native.avgPool2dForward(xt.storage, y.storage, g.dims);
+  return y;
 }
 
 export function avgPool2dBackward(gradOut: Tensor, inputShape: readonly number[], opts: Pool2dOptions): Tensor {
@@ -337,9 +297,9 @@ export function avgPool2dBackward(gradOut: Tensor, inputShape: readonly number[]
   const g = poolGeometry(shape, opts, 'inputShape');
   const gy = checkTensor(gradOut, 'gradOut', [4], `[${g.outShape.join(', ')}]`);
   checkShape(gy, 'gradOut', g.outShape, 'the pooled output');
-  const gx = new Float32Array(product(shape));
-  native.avgPool2dBackward(gy.data, gx, g.dims);
-  return new Tensor(gx, shape);
+  const gx = empty(shape);
+  native.avgPool2dBackward(gy.storage, gx.storage, g.dims);
+  return gx;
 }
 
 /** Mean over H and W: [N, C, H, W] -> [N, C]. */
@@ -376,11 +336,11 @@ export function softmaxCrossEntropy(
     throw rangeError('ERR_ADDERNET_SIZE', 'labels', `${n} elements (one per row of logits)`, `${labels.length} elements`);
   }
   const wantGrad = checkFlag(checkOptions(opts, 'opts', false).grad, 'opts.grad', true);
-  const grad = wantGrad ? new Float32Array(n * k) : null;
+  const grad = wantGrad ? empty([n, k]) : undefined;
   // Labels are range-checked natively (a JS pass would be a per-element loop).
-  const { loss, correct } = native.softmaxCrossEntropy(z.data, labels, grad, [n, k]);
+  const { loss, correct } = native.softmaxCrossEntropy(z.storage, labels, grad?.storage ?? null, [n, k]);
   const result: SoftmaxCrossEntropyResult = { loss, correct };
-  if (grad) result.gradLogits = new Tensor(grad, [n, k]);
+  if (grad) result.gradLogits = grad;
   return result;
 }
 
@@ -388,16 +348,16 @@ export function softmaxCrossEntropy(
  * One torch.optim.SGD step on one parameter, in place:
  * d = grad + weightDecay * param; with momentum, buf = firstStep ? d :
  * momentum * buf + (1 - dampening) * d and d = nesterov ? d + momentum * buf : buf;
- * then param -= lr * d. momentumBuffer is unused (may be empty) when momentum is 0.
+ * then param -= lr * d. momentumBuffer is unused (may be null) when momentum is 0.
  */
 export function sgdUpdate(
-  param: Float32Array,
-  grad: Float32Array,
-  momentumBuffer: Float32Array,
+  param: Tensor,
+  grad: Tensor,
+  momentumBuffer: Tensor | null,
   opts: SgdOptions,
 ): void {
-  if (!(param instanceof Float32Array)) throw typeError('param', 'a Float32Array', param);
-  checkFloat32(grad, 'grad', param.length, 'the length of param');
+  const p = checkAnyTensor(param, 'param');
+  checkShape(checkAnyTensor(grad, 'grad'), 'grad', p.shape, 'the shape of param');
   const o = checkOptions(opts, 'opts', true);
   const lr = checkNumberIn(o.lr, 'opts.lr', 0, Infinity);
   const momentum = checkNumberIn(o.momentum, 'opts.momentum', 0, Infinity);
@@ -411,8 +371,12 @@ export function sgdUpdate(
       `momentum ${momentum}, dampening ${dampening}`,
     );
   }
-  let buf: Float32Array | null = null;
-  if (momentum !== 0) buf = checkFloat32(momentumBuffer, 'momentumBuffer', param.length, 'the length of param');
-  else if (!(momentumBuffer instanceof Float32Array)) throw typeError('momentumBuffer', 'a Float32Array', momentumBuffer);
-  native.sgdUpdate(param, grad, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+  let buf: Tensor | null = null;
+  if (momentum !== 0) {
+    buf = checkAnyTensor(momentumBuffer, 'momentumBuffer');
+    checkShape(buf, 'momentumBuffer', p.shape, 'the shape of param');
+  } else if (momentumBuffer !== null && momentumBuffer !== undefined) {
+    checkAnyTensor(momentumBuffer, 'momentumBuffer');
+  }
+  native.sgdUpdate(p.storage, grad.storage, buf?.storage ?? null, lr, momentum, dampening, weightDecay, nesterov, firstStep);
 }

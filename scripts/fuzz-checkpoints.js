@@ -328,9 +328,16 @@ async function child(seed, first, count) {
 
 // ---------------------------------------------------------------- parent
 
+// Children still running when this process exits (a test runner tearing down) are killed, never orphaned.
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 function runBatch(opts, first, count, results) {
   return new Promise((resolve) => {
     const proc = spawn(process.execPath, [__filename, '--child', String(opts.seed), String(first), String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(proc);
     let current = -1;
     let lastRss = 0;
     let buffered = '';
@@ -363,6 +370,7 @@ function runBatch(opts, first, count, results) {
       stderr = (stderr + chunk).slice(-4000);
     });
     proc.on('exit', (code, signal) => {
+      running.delete(proc);
       clearTimeout(timer);
       if (current >= 0) {
         // The case that was running crashed or hung: record it, go on after it.

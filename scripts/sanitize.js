@@ -41,6 +41,7 @@ const SLICE = [
   'test/predict.test.ts',
   'test/checkpoint.test.ts',
   'test/fuzz.test.ts',
+  'test/tensor.test.ts',
 ];
 
 // What a sanitizer prints when it reports (UBSan: "file:line:col: runtime error: ...").

@@ -87,13 +87,13 @@ describe('saveModel / loadModel', () => {
     const a = m.stateDict();
     const b = loaded.stateDict();
     expect(Object.keys(b)).toEqual(Object.keys(a));
-    for (const n of Object.keys(a)) expect(sameBits(b[n].data, a[n].data), n).toBe(true);
+    for (const n of Object.keys(a)) expect(sameBits(b[n].dataSync(), a[n].dataSync()), n).toBe(true);
     expect(loaded.batchCounters()).toEqual(m.batchCounters());
     expect(Object.values(m.batchCounters()).every((c) => c === 4)).toBe(true);
     const x = tensor(makeRng(3).normalArray(5 * 784), [5, 1, 28, 28]);
-    expect(sameBits(evalForward(loaded, x).data, evalForward(m, x).data)).toBe(true);
+    expect(sameBits(evalForward(loaded, x).dataSync(), evalForward(m, x).dataSync())).toBe(true);
     const [p1, p2] = await Promise.all([m.predict(x), loaded.predict(x)]);
-    expect(sameBits(p2.data, p1.data)).toBe(true);
+    expect(sameBits(p2.dataSync(), p1.dataSync())).toBe(true);
     // The loaded model trains on.
     await fit(loaded, randomDataset(16, 2), { epochs: 1, batchSize: 16 });
   });
@@ -106,7 +106,7 @@ describe('saveModel / loadModel', () => {
       expect(loaded.config()).toEqual(m.config());
       const a = m.stateDict();
       const b = loaded.stateDict();
-      for (const n of Object.keys(a)) expect(sameBits(b[n].data, a[n].data), n).toBe(true);
+      for (const n of Object.keys(a)) expect(sameBits(b[n].dataSync(), a[n].dataSync()), n).toBe(true);
     }
   });
 
@@ -132,7 +132,7 @@ describe('saveModel / loadModel', () => {
     expect(config.info).toEqual({ arch: 'resnet20', options: { layer: 'adder', numClasses: 10, seed: 0 }, inputShape: [3, 32, 32], numClasses: 10 });
     // And the file loads as a plain state dict too.
     const plain = models.resnet20().loadStateDict(file);
-    expect(sameBits(plain.stateDict()['layer2.0.downsample.0.adder'].data, m.stateDict()['layer2.0.downsample.0.adder'].data)).toBe(true);
+    expect(sameBits(plain.stateDict()['layer2.0.downsample.0.adder'].dataSync(), m.stateDict()['layer2.0.downsample.0.adder'].dataSync())).toBe(true);
   });
 
   it('the authors\' checkpoint is a plain state dict: loadModel refuses it clearly (use loadStateDict)', () => {
@@ -147,7 +147,7 @@ describe('atomic saving', () => {
     saveModel(models.lenet5bn({ layer: 'adder', seed: 1 }), file);
     saveModel(m, file);
     expect(fs.readdirSync(path.dirname(file))).toEqual([path.basename(file)]);
-    expect(sameBits(loadModel(file).stateDict()['fc1.adder'].data, m.stateDict()['fc1.adder'].data)).toBe(true);
+    expect(sameBits(loadModel(file).stateDict()['fc1.adder'].dataSync(), m.stateDict()['fc1.adder'].dataSync())).toBe(true);
   });
 
   it('saving into a missing directory fails and creates nothing', () => {
@@ -180,7 +180,7 @@ describe('atomic saving', () => {
     expect(err.code).toBe('ENOSPC');
     expect(fs.readFileSync(file).equals(before)).toBe(true);
     expect(fs.readdirSync(path.dirname(file))).toEqual([path.basename(file)]);
-    expect(sameBits(loadModel(file).stateDict()['conv1.adder'].data, m.stateDict()['conv1.adder'].data)).toBe(true);
+    expect(sameBits(loadModel(file).stateDict()['conv1.adder'].dataSync(), m.stateDict()['conv1.adder'].dataSync())).toBe(true);
   });
 });
 
@@ -384,7 +384,7 @@ describe('loadStateDict errors', () => {
     prefixed['module.bn1.num_batches_tracked'] = { dtype: 'I64', shape: [1], data: BigInt64Array.of(7n) };
     prefixed['module.bn2.num_batches_tracked'] = { dtype: 'I64', shape: [], data: BigInt64Array.of(9n) };
     const m = models.lenet5bn({ layer: 'adder', seed: 2 }).loadStateDict(prefixed as never);
-    expect(sameBits(m.stateDict()['fc3.adder'].data, src.stateDict()['fc3.adder'].data)).toBe(true);
+    expect(sameBits(m.stateDict()['fc3.adder'].dataSync(), src.stateDict()['fc3.adder'].dataSync())).toBe(true);
     expect(m.batchCounters()['bn1.num_batches_tracked']).toBe(7);
     expect(m.batchCounters()['bn2.num_batches_tracked']).toBe(9);
   });
@@ -394,12 +394,12 @@ describe('loadStateDict errors', () => {
     live.push(m);
     const x = tensor(makeRng(4).normalArray(2 * 784), [2, 1, 28, 28]);
     await m.predict(x);
-    const before = Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.data.slice()]));
+    const before = Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.dataSync().slice()]));
     const other = { ...models.lenet5bn({ layer: 'adder', seed: 4 }).stateDict() } as Record<string, Tensor>;
     other['fc3.adder'] = tensor(new Float32Array(10 * 85), [10, 85]); // fc3 comes late: most tensors precede it
     expect(caught(() => m.loadStateDict(other)).code).toBe('ERR_ADDERNET_SHAPE');
-    const changed = Object.keys(before).filter((n) => !sameBits(m.stateDict()[n].data, before[n]));
+    const changed = Object.keys(before).filter((n) => !sameBits(m.stateDict()[n].dataSync(), before[n]));
     expect(changed, 'tensors overwritten by the failed load').toEqual([]);
-    expect(sameBits((await m.predict(x)).data, evalForward(m, x).data)).toBe(true);
+    expect(sameBits((await m.predict(x)).dataSync(), evalForward(m, x).dataSync())).toBe(true);
   });
 });

@@ -346,7 +346,7 @@ describe('batches', () => {
     // x and y really are those examples.
     for (const b of a) {
       expect(b.x.shape).toEqual([b.y.length, 1, 2, 2]);
-      expect(idsOf(b.x.data, 4)).toEqual(Array.from(b.indices));
+      expect(idsOf(b.x.dataSync(), 4)).toEqual(Array.from(b.indices));
       expect(Array.from(b.y)).toEqual(Array.from(b.indices, (i) => i % 3));
     }
     const again = run(1);
@@ -376,12 +376,12 @@ describe('batches', () => {
     const b = [...batches(img, { batchSize: 8, seed: 3, augment: { padding: 2 } })];
     const plain = [...batches(img, { batchSize: 8, seed: 3 })];
     expect(a.map((x) => Array.from(x.indices))).toEqual(plain.map((x) => Array.from(x.indices))); // same order
-    expect(a.map((x) => Array.from(x.x.data))).toEqual(b.map((x) => Array.from(x.x.data)));
-    expect(a.map((x) => Array.from(x.x.data))).not.toEqual(plain.map((x) => Array.from(x.x.data)));
+    expect(a.map((x) => Array.from(x.x.dataSync()))).toEqual(b.map((x) => Array.from(x.x.dataSync())));
+    expect(a.map((x) => Array.from(x.x.dataSync()))).not.toEqual(plain.map((x) => Array.from(x.x.dataSync())));
     // Padding is "black" in the dataset's normalisation: 0 here (no mean/std), so only 0 or the image id appear.
     for (const bt of a) {
       for (let k = 0; k < bt.y.length; k++) {
-        const vals = new Set(bt.x.data.subarray(k * 192, (k + 1) * 192));
+        const vals = new Set(bt.x.dataSync().subarray(k * 192, (k + 1) * 192));
         for (const v of vals) expect([0, bt.indices[k]]).toContain(v);
       }
     }

@@ -75,7 +75,7 @@ describe('tensor()', () => {
 
 describe('ops: tensors', () => {
   it('rejects non-tensors', () => {
-    thrown(() => ops.adder2d(x.data as unknown as Tensor, w), TypeError, 'ERR_ADDERNET_TYPE', wording('x', 'Float32Array of length 50'));
+    thrown(() => ops.adder2d(x.dataSync() as unknown as Tensor, w), TypeError, 'ERR_ADDERNET_TYPE', wording('x', 'Float32Array of length 50'));
     thrown(() => ops.conv2d(x, null as unknown as Tensor), TypeError, 'ERR_ADDERNET_TYPE', wording('weight', 'null'));
     thrown(() => ops.adder2dBackward(x, w, {} as Tensor), TypeError, 'ERR_ADDERNET_TYPE', wording('gradOut', 'an object'));
     thrown(() => ops.adderLinear([1, 2] as unknown as Tensor, t([2, 2])), TypeError, 'ERR_ADDERNET_TYPE', wording('x', '[1, 2]'));
@@ -117,18 +117,16 @@ describe('ops: tensors', () => {
     thrown(() => ops.conv2d(x, tensor(new Float32Array(0), [3, 2, 0, 3])), RangeError, 'ERR_ADDERNET_SHAPE', /for weight/);
   });
 
-  it('rejects data that does not match the shape (a Tensor whose data was replaced)', () => {
-    // Tensor.data is readonly only for TypeScript; plain JavaScript can swap it.
-    const bad = t([1, 2, 5, 5]);
-    (bad as { data: Float32Array }).data = new Float32Array(7);
-    thrown(() => ops.adder2d(bad, w), RangeError, 'ERR_ADDERNET_SIZE', wording('x', '7 elements'));
-    const badW = t([3, 2, 3, 3]);
-    (badW as { data: Float32Array }).data = new Float32Array(100);
-    thrown(() => ops.conv2dBackward(x, badW, gy), RangeError, 'ERR_ADDERNET_SIZE', wording('weight', '100 elements'));
-    // ...or with an array of the right length but the wrong type.
-    const f64 = t([1, 2, 5, 5]);
-    (f64 as unknown as { data: Float64Array }).data = new Float64Array(50);
-    thrown(() => ops.adder2d(f64, w), TypeError, 'ERR_ADDERNET_TYPE', /Float32Array.* for x/);
+  it('rejects storage that does not match the shape (a Tensor whose storage was replaced)', () => {
+    // Tensor.storage is readonly only for TypeScript; plain JavaScript can swap it. The binding re-checks.
+    const swap = (x: Tensor, storage: unknown): Tensor => Object.defineProperty(x, 'storage', { value: storage });
+    const bad = swap(t([1, 2, 5, 5]), new native.Storage(7));
+    thrown(() => ops.adder2d(bad, w), RangeError, 'ERR_ADDERNET_SIZE', /Expected 50 elements for x but received 7/);
+    const badW = swap(t([3, 2, 3, 3]), new native.Storage(100));
+    thrown(() => ops.conv2dBackward(x, badW, gy), RangeError, 'ERR_ADDERNET_SIZE', /Expected 54 elements for weight but received 100/);
+    // ...or with something that is not a storage at all.
+    const f64 = swap(t([1, 2, 5, 5]), new Float64Array(50));
+    thrown(() => ops.adder2d(f64, w), TypeError, 'ERR_ADDERNET_TYPE', /Storage or a Float32Array for x but received Float64Array/);
   });
 
   it('rejects a bias of the wrong shape or type', () => {
@@ -217,7 +215,7 @@ describe('sizes beyond the limits', () => {
     // A 3x3 output, but a padded copy of (2^21 + 1)^2 floats (17.6 TB).
     thrown(() => ops.adder2d(one, one, { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY', /scratch memory, more than the limit/);
     thrown(() => ops.conv2dBackward(one, one, t([1, 1, 3, 3]), { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY');
-    expect(Array.from(ops.adder2d(one, one, { stride: 2, padding: 1 }).data)).toEqual([-1, -1, -1, -1]);
+    expect(Array.from(ops.adder2d(one, one, { stride: 2, padding: 1 }).dataSync())).toEqual([-1, -1, -1, -1]);
   });
 
   it('a received value nested 100,000 deep is described shallowly (no stack overflow)', () => {
@@ -426,7 +424,7 @@ describe('raw native binding', () => {
             tensor(xv.slice(), [n, c, h, wd]), tensor(wv.slice(), [tt, c, kh, kw]),
             { stride: [sh, sw], padding: [ph, pw], bias: tensor(bv.slice(), [tt]) },
           );
-          expect(out.views[0]).toEqual(ref.data);
+          expect(out.views[0]).toEqual(ref.dataSync());
         }
         for (const bwd of [native.adder2dBackward, native.conv2dBackward]) {
           const out = guarded([nx, nw, tt]);

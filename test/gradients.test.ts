@@ -13,7 +13,7 @@ const initial = backendInfo();
 afterAll(() => setIsa(initial.isa));
 
 const t = (values: number[], shape: number[]): Tensor => tensor(new Float32Array(values), shape);
-const arr = (x: { data: Float32Array } | undefined): number[] => Array.from(x!.data);
+const arr = (x: Tensor | undefined): number[] => Array.from(x!.dataSync());
 
 // ---------------------------------------------------------------------------
 // conv2d / linear by finite differences
@@ -70,16 +70,16 @@ describe('conv2d gradients (finite differences)', () => {
 
       // The loss is linear in each argument, so h = 0.5 leaves only float64 rounding.
       const h = 0.5;
-      const fdX = centralDiff(x.data, h, (p) => refLoss(p, w.data, b.data, gy.data, c));
-      const fdW = centralDiff(w.data, h, (p) => refLoss(x.data, p, b.data, gy.data, c));
-      const fdB = centralDiff(b.data, h, (p) => refLoss(x.data, w.data, p, gy.data, c));
+      const fdX = centralDiff(x.dataSync(), h, (p) => refLoss(p, w.dataSync(), b.dataSync(), gy.dataSync(), c));
+      const fdW = centralDiff(w.dataSync(), h, (p) => refLoss(x.dataSync(), p, b.dataSync(), gy.dataSync(), c));
+      const fdB = centralDiff(b.dataSync(), h, (p) => refLoss(x.dataSync(), w.dataSync(), p, gy.dataSync(), c));
       // float32 results over reductions of a few dozen terms of size ~1.
-      expectNear(g.gradInput!.data, fdX, 1e-5, 'gradInput');
-      expectNear(g.gradWeight.data, fdW, 1e-5, 'gradWeight');
-      expectNear(g.gradBias!.data, fdB, 1e-5, 'gradBias');
+      expectNear(g.gradInput!.dataSync(), fdX, 1e-5, 'gradInput');
+      expectNear(g.gradWeight.dataSync(), fdW, 1e-5, 'gradWeight');
+      expectNear(g.gradBias!.dataSync(), fdB, 1e-5, 'gradBias');
       // A padded position must not leak gradient: the reference skips it, and
       // finite differences of the forward agree with it.
-      const ref = conv2dBackwardRef(x.data, c.x, w.data, c.w, gy.data, c);
+      const ref = conv2dBackwardRef(x.dataSync(), c.x, w.dataSync(), c.w, gy.dataSync(), c);
       expectNear(fdX, ref.gradInput.value, 1e-9, 'reference gradInput vs finite differences');
     },
   );
@@ -93,28 +93,30 @@ describe('conv2d gradients (finite differences)', () => {
     const y0 = ops.conv2d(x, w, opts);
     const gy = tensor(randomArray(rng, y0.size), y0.shape);
     const loss = (xx: Tensor, ww: Tensor): number => {
-      const y = ops.conv2d(xx, ww, opts).data;
+      const y = ops.conv2d(xx, ww, opts).dataSync();
       let l = 0;
-      for (let i = 0; i < y.length; i++) l += y[i] * gy.data[i];
+      for (let i = 0; i < y.length; i++) l += y[i] * gy.dataSync()[i];
       return l;
     };
     const g = ops.conv2dBackward(x, w, gy, opts);
     const h = 0.25;
     const fd = (v: Tensor, i: number, f: (p: Tensor) => number): number => {
-      const up = v.clone();
-      up.data[i] += h;
-      const dn = v.clone();
-      dn.data[i] -= h;
+      const a = v.dataSync();
+      a[i] += h;
+      const up = tensor(a, v.shape);
+      const b = v.dataSync();
+      b[i] -= h;
+      const dn = tensor(b, v.shape);
       // Divide by the perturbation float32 actually applied.
-      return (f(up) - f(dn)) / (up.data[i] - dn.data[i]);
+      return (f(up) - f(dn)) / (a[i] - b[i]);
     };
     for (let i = 0; i < x.size; i++) {
       const d = fd(x, i, (p) => loss(p, w));
-      expect(Math.abs(g.gradInput!.data[i] - d), `gradInput[${i}]`).toBeLessThan(2e-4 * (1 + Math.abs(d)));
+      expect(Math.abs(g.gradInput!.dataSync()[i] - d), `gradInput[${i}]`).toBeLessThan(2e-4 * (1 + Math.abs(d)));
     }
     for (let i = 0; i < w.size; i++) {
       const d = fd(w, i, (p) => loss(x, p));
-      expect(Math.abs(g.gradWeight.data[i] - d), `gradWeight[${i}]`).toBeLessThan(2e-4 * (1 + Math.abs(d)));
+      expect(Math.abs(g.gradWeight.dataSync()[i] - d), `gradWeight[${i}]`).toBeLessThan(2e-4 * (1 + Math.abs(d)));
     }
   });
 });
@@ -132,15 +134,15 @@ describe('linear gradients (finite differences)', () => {
     expect(g.gradInput!.shape).toEqual([n, c]);
     expect(g.gradWeight.shape).toEqual([tt, c]);
     expect(g.gradBias!.shape).toEqual([tt]);
-    expectNear(g.gradInput!.data, centralDiff(x.data, 0.5, (p) => refLoss(p, w.data, b.data, gy.data, lc)), 1e-6, 'gradInput');
-    expectNear(g.gradWeight.data, centralDiff(w.data, 0.5, (p) => refLoss(x.data, p, b.data, gy.data, lc)), 1e-6, 'gradWeight');
-    expectNear(g.gradBias!.data, centralDiff(b.data, 0.5, (p) => refLoss(x.data, w.data, p, gy.data, lc)), 1e-6, 'gradBias');
+    expectNear(g.gradInput!.dataSync(), centralDiff(x.dataSync(), 0.5, (p) => refLoss(p, w.dataSync(), b.dataSync(), gy.dataSync(), lc)), 1e-6, 'gradInput');
+    expectNear(g.gradWeight.dataSync(), centralDiff(w.dataSync(), 0.5, (p) => refLoss(x.dataSync(), p, b.dataSync(), gy.dataSync(), lc)), 1e-6, 'gradWeight');
+    expectNear(g.gradBias!.dataSync(), centralDiff(b.dataSync(), 0.5, (p) => refLoss(x.dataSync(), w.dataSync(), p, gy.dataSync(), lc)), 1e-6, 'gradBias');
     // and the forward is X W^T + b
-    const y = ops.linear(x, w, b).data;
+    const y = ops.linear(x, w, b).dataSync();
     for (let i = 0; i < n; i++)
       for (let j = 0; j < tt; j++) {
-        let s = b.data[j];
-        for (let k = 0; k < c; k++) s += x.data[i * c + k] * w.data[j * c + k];
+        let s = b.dataSync()[j];
+        for (let k = 0; k < c; k++) s += x.dataSync()[i * c + k] * w.dataSync()[j * c + k];
         expect(y[i * tt + j]).toBeCloseTo(s, 5);
       }
   });
@@ -297,16 +299,16 @@ describe('adaptiveScale', () => {
   ])('scales the gradient to RMS eta (eta $eta, $size elements of size ~$scale)', ({ eta, expected, size, scale }) => {
     const rng = mulberry32(size);
     const g = tensor(randomArray(rng, size, -scale, scale), [size]);
-    const copy = g.data.slice();
+    const copy = g.dataSync().slice();
     const out = eta === undefined ? ops.adaptiveScale(g) : ops.adaptiveScale(g, eta);
     expect(out.shape).toEqual(g.shape);
-    expect(g.data).toEqual(copy);
-    expect(rms(out.data)).toBeCloseTo(expected, 6);
+    expect(g.dataSync()).toEqual(copy);
+    expect(rms(out.dataSync())).toBeCloseTo(expected, 6);
     // Same direction: out = alpha * grad with alpha = eta sqrt(k) / ||grad||.
     const norm = Math.sqrt(copy.reduce((s, e) => s + e * e, 0));
     const alpha = (expected * Math.sqrt(size)) / norm;
     for (let i = 0; i < size; i++) {
-      expect(Math.abs(out.data[i] - copy[i] * alpha)).toBeLessThanOrEqual(1e-6 * Math.abs(copy[i] * alpha) + 1e-30);
+      expect(Math.abs(out.dataSync()[i] - copy[i] * alpha)).toBeLessThanOrEqual(1e-6 * Math.abs(copy[i] * alpha) + 1e-30);
     }
   });
 
@@ -314,18 +316,18 @@ describe('adaptiveScale', () => {
     const g = tensor(randomArray(mulberry32(3), 2 * 3 * 3 * 3), [2, 3, 3, 3]);
     const out = ops.adaptiveScale(g, 0.2);
     expect(out.shape).toEqual([2, 3, 3, 3]);
-    expect(rms(out.data)).toBeCloseTo(0.2, 6);
+    expect(rms(out.dataSync())).toBeCloseTo(0.2, 6);
   });
 
   it('maps a zero gradient to zeros, not NaN', () => {
     const out = ops.adaptiveScale(tensor(new Float32Array(64), [4, 16]));
-    expect(Array.from(out.data)).toEqual(new Array(64).fill(0));
+    expect(Array.from(out.dataSync())).toEqual(new Array(64).fill(0));
   });
 
   it('uses max(norm, 1e-12): a gradient below that norm is scaled by eta sqrt(k) / 1e-12', () => {
     // 16 elements of 1e-20: norm 4e-20 < 1e-12, alpha = 0.2 * 4 / 1e-12 = 8e11.
     const out = ops.adaptiveScale(tensor(new Float32Array(16).fill(1e-20), [16]), 0.2);
-    for (const v of out.data) {
+    for (const v of out.dataSync()) {
       expect(Number.isFinite(v)).toBe(true);
       expect(v).toBeCloseTo(Math.fround(1e-20) * 8e11, 14);
     }

@@ -105,15 +105,15 @@ function fixture(seed: number, xs: readonly number[], ws: readonly number[], str
   const x = tensor(randomArray(rng, xs.reduce((a, b) => a * b, 1), ...range), xs);
   const w = tensor(randomArray(rng, ws.reduce((a, b) => a * b, 1), ...range), ws);
   const b = bias ? tensor(randomArray(rng, ws[0]), [ws[0]]) : undefined;
-  const opts = { stride, padding, bias: b?.data };
-  const adder = adder2dRef(x.data, xs, w.data, ws, opts);
-  const conv = conv2dRef(x.data, xs, w.data, ws, opts);
+  const opts = { stride, padding, bias: b?.dataSync() };
+  const adder = adder2dRef(x.dataSync(), xs, w.dataSync(), ws, opts);
+  const conv = conv2dRef(x.dataSync(), xs, w.dataSync(), ws, opts);
   const g = adder.geom;
   const gy = tensor(randomArray(rng, g.n * g.t * g.ho * g.wo), [g.n, g.t, g.ho, g.wo]);
   return {
     x, w, b, gy, adder, conv,
-    adderGrad: adder2dBackwardRef(x.data, xs, w.data, ws, gy.data, opts),
-    convGrad: conv2dBackwardRef(x.data, xs, w.data, ws, gy.data, opts),
+    adderGrad: adder2dBackwardRef(x.dataSync(), xs, w.dataSync(), ws, gy.dataSync(), opts),
+    convGrad: conv2dBackwardRef(x.dataSync(), xs, w.dataSync(), ws, gy.dataSync(), opts),
     k: g.c * g.kh * g.kw + 1,
     kIn: g.t * g.kh * g.kw,
     kW: g.n * g.ho * g.wo + 1,
@@ -132,10 +132,10 @@ function runConv(f: Fixture, c: Case): Outputs {
   const ag = ops.adder2dBackward(f.x, f.w, f.gy, bwd);
   const cg = ops.conv2dBackward(f.x, f.w, f.gy, bwd);
   return {
-    adder: ops.adder2d(f.x, f.w, fwd).data,
-    conv: ops.conv2d(f.x, f.w, fwd).data,
-    adderGrad: { gx: ag.gradInput!.data, gw: ag.gradWeight.data, gb: ag.gradBias?.data },
-    convGrad: { gx: cg.gradInput!.data, gw: cg.gradWeight.data, gb: cg.gradBias?.data },
+    adder: ops.adder2d(f.x, f.w, fwd).dataSync(),
+    conv: ops.conv2d(f.x, f.w, fwd).dataSync(),
+    adderGrad: { gx: ag.gradInput!.dataSync(), gw: ag.gradWeight.dataSync(), gb: ag.gradBias?.dataSync() },
+    convGrad: { gx: cg.gradInput!.dataSync(), gw: cg.gradWeight.dataSync(), gb: cg.gradBias?.dataSync() },
   };
 }
 
@@ -151,10 +151,10 @@ function runLinear(f: Fixture, c: LinearCase): Outputs {
   expect(ag.gradInput!.shape).toEqual([c.n, c.c]);
   expect(ag.gradWeight.shape).toEqual([c.t, c.c]);
   return {
-    adder: ya.data,
-    conv: yc.data,
-    adderGrad: { gx: ag.gradInput!.data, gw: ag.gradWeight.data, gb: ag.gradBias?.data },
-    convGrad: { gx: cg.gradInput!.data, gw: cg.gradWeight.data, gb: cg.gradBias?.data },
+    adder: ya.dataSync(),
+    conv: yc.dataSync(),
+    adderGrad: { gx: ag.gradInput!.dataSync(), gw: ag.gradWeight.dataSync(), gb: ag.gradBias?.dataSync() },
+    convGrad: { gx: cg.gradInput!.dataSync(), gw: cg.gradWeight.dataSync(), gb: cg.gradBias?.dataSync() },
   };
 }
 
@@ -269,7 +269,7 @@ describe.each(isas.flatMap((isa) => [1, 2, 3].map((threads) => ({ isa, threads }
         expect(g.gradInput).toBeUndefined();
         expect(g.gradBias).toBeUndefined();
         const full = backward === ops.adder2dBackward ? a.adderGrad.gw : a.convGrad.gw;
-        expect(g.gradWeight.data).toEqual(full);
+        expect(g.gradWeight.dataSync()).toEqual(full);
       }
     });
 
@@ -277,9 +277,9 @@ describe.each(isas.flatMap((isa) => [1, 2, 3].map((threads) => ({ isa, threads }
       use();
       const i = cases.findIndex((c) => c.name.startsWith('N2 C3 5x5'));
       const f = convFixtures[i];
-      const copies = [f.x, f.w, f.gy].map((t) => t.data.slice());
+      const copies = [f.x, f.w, f.gy].map((t) => t.dataSync().slice());
       runConv(f, cases[i]);
-      [f.x, f.w, f.gy].forEach((t, k) => expect(t.data).toEqual(copies[k]));
+      [f.x, f.w, f.gy].forEach((t, k) => expect(t.dataSync()).toEqual(copies[k]));
     });
   },
 );

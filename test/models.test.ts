@@ -62,7 +62,7 @@ function stats(values: ArrayLike<number>) {
 
 function expectKaimingUniform(t: Tensor, fanIn: number, what: string): void {
   const bound = 1 / Math.sqrt(fanIn);
-  const st = stats(t.data);
+  const st = stats(t.dataSync());
   expect(st.maxAbs, `${what}: every value within 1/sqrt(fan_in) = ${bound}`).toBeLessThanOrEqual(bound);
   if (t.size >= 100) {
     expect(st.maxAbs, `${what}: fills the range`).toBeGreaterThan(0.9 * bound);
@@ -137,8 +137,8 @@ describe('LeNet-5-BN', () => {
 
   it('initialisation: adder filters N(0, 1); conv/linear Kaiming-uniform 1/sqrt(fan_in); BN 1/0 with running stats 0/1', () => {
     const adder = models.lenet5bn({ layer: 'adder', seed: 3 }).stateDict();
-    expectStandardNormal(adder['fc1.adder'].data, 'fc1.adder');
-    expectStandardNormal(adder['conv2.adder'].data, 'conv2.adder');
+    expectStandardNormal(adder['fc1.adder'].dataSync(), 'fc1.adder');
+    expectStandardNormal(adder['conv2.adder'].dataSync(), 'conv2.adder');
     const conv = models.lenet5bn({ layer: 'conv', seed: 3 }).stateDict();
     expectKaimingUniform(conv['conv1.weight'], 25, 'conv1.weight');
     expectKaimingUniform(conv['conv2.weight'], 150, 'conv2.weight');
@@ -148,8 +148,8 @@ describe('LeNet-5-BN', () => {
     expectKaimingUniform(conv['fc3.bias'], 84, 'fc3.bias');
     for (const sd of [adder, conv]) {
       for (const [n, t] of Object.entries(sd)) {
-        if (/bn\d\.(weight|running_var)$/.test(n)) expect([...t.data].every((v) => v === 1), n).toBe(true);
-        if (/bn\d\.(bias|running_mean)$/.test(n)) expect([...t.data].every((v) => v === 0), n).toBe(true);
+        if (/bn\d\.(weight|running_var)$/.test(n)) expect([...t.dataSync()].every((v) => v === 1), n).toBe(true);
+        if (/bn\d\.(bias|running_mean)$/.test(n)) expect([...t.dataSync()].every((v) => v === 0), n).toBe(true);
       }
     }
   });
@@ -213,8 +213,8 @@ describe('CIFAR ResNets', () => {
     const pooled: number[] = [];
     for (const [n, t] of Object.entries(adder)) {
       if (n.endsWith('.adder')) {
-        for (const v of t.data) pooled.push(v);
-        if (t.size >= 2000) expectStandardNormal(t.data, n);
+        for (const v of t.dataSync()) pooled.push(v);
+        if (t.size >= 2000) expectStandardNormal(t.dataSync(), n);
       }
     }
     expect(pooled.length).toBe(269_824);
@@ -227,8 +227,8 @@ describe('CIFAR ResNets', () => {
     expectKaimingUniform(conv['layer2.0.downsample.0.weight'], 16, 'layer2.0.downsample.0.weight');
     for (const sd of [adder, conv]) {
       for (const [n, t] of Object.entries(sd)) {
-        if (/(bn\d|downsample\.1)\.(weight|running_var)$/.test(n)) expect([...t.data].every((v) => v === 1), n).toBe(true);
-        if (/(bn\d|downsample\.1)\.(bias|running_mean)$/.test(n)) expect([...t.data].every((v) => v === 0), n).toBe(true);
+        if (/(bn\d|downsample\.1)\.(weight|running_var)$/.test(n)) expect([...t.dataSync()].every((v) => v === 1), n).toBe(true);
+        if (/(bn\d|downsample\.1)\.(bias|running_mean)$/.test(n)) expect([...t.dataSync()].every((v) => v === 0), n).toBe(true);
       }
     }
   });
@@ -237,13 +237,13 @@ describe('CIFAR ResNets', () => {
     const a = models.resnet20({ seed: 42 }).stateDict();
     const b = models.resnet20({ seed: 42 }).stateDict();
     const c = models.resnet20({ seed: 43 }).stateDict();
-    for (const n of Object.keys(a)) expect(sameBits(b[n].data, a[n].data), n).toBe(true);
-    expect(sameBits(c['layer1.0.conv1.adder'].data, a['layer1.0.conv1.adder'].data)).toBe(false);
-    expect(sameBits(c['conv1.weight'].data, a['conv1.weight'].data)).toBe(false);
-    expect(sameBits(models.resnet20().stateDict()['fc.weight'].data, models.resnet20({ seed: 0 }).stateDict()['fc.weight'].data)).toBe(true);
+    for (const n of Object.keys(a)) expect(sameBits(b[n].dataSync(), a[n].dataSync()), n).toBe(true);
+    expect(sameBits(c['layer1.0.conv1.adder'].dataSync(), a['layer1.0.conv1.adder'].dataSync())).toBe(false);
+    expect(sameBits(c['conv1.weight'].dataSync(), a['conv1.weight'].dataSync())).toBe(false);
+    expect(sameBits(models.resnet20().stateDict()['fc.weight'].dataSync(), models.resnet20({ seed: 0 }).stateDict()['fc.weight'].dataSync())).toBe(true);
     const l1 = models.lenet5bn({ layer: 'conv', seed: 7 }).stateDict();
     const l2 = models.lenet5bn({ layer: 'conv', seed: 7 }).stateDict();
-    for (const n of Object.keys(l1)) expect(sameBits(l2[n].data, l1[n].data), n).toBe(true);
+    for (const n of Object.keys(l1)) expect(sameBits(l2[n].dataSync(), l1[n].dataSync()), n).toBe(true);
   });
 
   it('forward and backward on a batch give finite, non-zero gradients for every parameter', () => {
@@ -254,8 +254,8 @@ describe('CIFAR ResNets', () => {
     expect(y.shape).toEqual([2, 10]);
     m.backward(tensor(rng.normalArray(20), [2, 10]));
     for (const [n, p] of m.namedParameters()) {
-      expect(p.grad.every(Number.isFinite), n).toBe(true);
-      expect(p.grad.some((v) => v !== 0), `${n} has a gradient`).toBe(true);
+      expect(p.grad.dataSync().every(Number.isFinite), n).toBe(true);
+      expect(p.grad.dataSync().some((v) => v !== 0), `${n} has a gradient`).toBe(true);
     }
   });
 
@@ -305,16 +305,16 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
     m.eval();
     const y = m.forward(x);
     expect(y.shape).toEqual([8, 10]);
-    const err = maxAbsDiff(y.data, ref64);
+    const err = maxAbsDiff(y.dataSync(), ref64);
     console.log(`fixture: max |logits - logits_float64| = ${err.toExponential(3)} (forward)`);
     expect(err).toBeLessThanOrEqual(1e-3);
-    expect(argmaxRows(y.data, 8, 10)).toEqual(argmaxRows(ref64, 8, 10));
+    expect(argmaxRows(y.dataSync(), 8, 10)).toEqual(argmaxRows(ref64, 8, 10));
 
     const p = await m.predict(x);
-    const errP = maxAbsDiff(p.data, ref64);
+    const errP = maxAbsDiff(p.dataSync(), ref64);
     console.log(`fixture: max |logits - logits_float64| = ${errP.toExponential(3)} (predict)`);
     expect(errP).toBeLessThanOrEqual(1e-3);
-    expect(argmaxRows(p.data, 8, 10)).toEqual(argmaxRows(ref64, 8, 10));
+    expect(argmaxRows(p.dataSync(), 8, 10)).toEqual(argmaxRows(ref64, 8, 10));
     // The reference's own float32 logits are about as far from float64.
     expect(maxAbsDiff(io.get('logits')!.data as Float32Array, ref64)).toBeLessThanOrEqual(1e-3);
   });
@@ -325,7 +325,7 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
     m.loadStateDict(CKPT);
     expect(m.training).toBe(true);
     const p = await m.predict(x);
-    expect(maxAbsDiff(p.data, ref64)).toBeLessThanOrEqual(1e-3);
+    expect(maxAbsDiff(p.dataSync(), ref64)).toBeLessThanOrEqual(1e-3);
     expect(m.training).toBe(true);
   });
 
@@ -334,9 +334,9 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
     const fromMap = models.resnet20().loadStateDict(file).eval();
     const fromRecord = models.resnet20().loadStateDict(Object.fromEntries(file)).eval();
     const fromPath = models.resnet20().loadStateDict(CKPT).eval();
-    const y = fromPath.forward(x).data;
-    expect(sameBits(fromMap.forward(x).data, y)).toBe(true);
-    expect(sameBits(fromRecord.forward(x).data, y)).toBe(true);
+    const y = fromPath.forward(x).dataSync();
+    expect(sameBits(fromMap.forward(x).dataSync(), y)).toBe(true);
+    expect(sameBits(fromRecord.forward(x).dataSync(), y)).toBe(true);
   });
 
   it('does not load into the conv variant or into ResNet-32 (clear errors naming the tensor and file)', () => {

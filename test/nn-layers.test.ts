@@ -55,18 +55,19 @@ function fdCheck(mod: Module, x: Tensor, rng: TestRng, opts: FdOptions = {}): Fd
   const r = rng.normalArray(y.size);
   const gx = mod.backward(tensor(r, y.shape));
   const analytic = new Map<string, Float32Array>();
-  const targets: [string, Float32Array][] = [];
+  // Each perturbed tensor with a host copy of its elements; set() writes one element through to it.
+  const targets: [string, Float32Array, Tensor][] = [];
   if (!opts.noInput) {
     expect(gx.shape).toEqual(x.shape);
-    analytic.set('input', gx.data.slice());
-    targets.push(['input', x.data]);
+    analytic.set('input', gx.dataSync());
+    targets.push(['input', x.dataSync(), x]);
   }
   for (const [name, p] of mod.namedParameters()) {
-    analytic.set(name, p.grad.slice());
-    targets.push([name, p.value.data]);
+    analytic.set(name, p.grad.dataSync());
+    targets.push([name, p.value.dataSync(), p.value]);
   }
-  const loss = (): number => dot(mod.forward(x).data, r);
-  const y0 = mod.forward(x).data;
+  const loss = (): number => dot(mod.forward(x).dataSync(), r);
+  const y0 = mod.forward(x).dataSync();
   const l0 = dot(y0, r);
   let lossMagnitude = 0;
   for (let i = 0; i < y0.length; i++) lossMagnitude += Math.abs(y0[i] * r[i]);
@@ -74,21 +75,25 @@ function fdCheck(mod: Module, x: Tensor, rng: TestRng, opts: FdOptions = {}): Fd
   let kinks = 0;
   let worst = 0;
   const maxKinks = Math.max(3, 0.03 * targets.reduce((a, [, arr]) => a + arr.length, 0));
-  for (const [name, arr] of targets) {
+  for (const [name, arr, t] of targets) {
     const an = analytic.get(name)!;
+    const set = (i: number, value: number): void => {
+      arr[i] = value;
+      t.storage.write(arr.subarray(i, i + 1), i);
+    };
     for (let i = 0; i < arr.length; i++) {
       const v = arr[i];
       checked++;
       let last = '';
       let smooth = false;
       for (let h = eps; h >= eps / 64; h /= 4) {
-        arr[i] = v + h;
+        set(i, v + h);
         const hp = arr[i] - v;
         const lp = loss();
-        arr[i] = v - h;
+        set(i, v - h);
         const hm = v - arr[i];
         const lm = loss();
-        arr[i] = v;
+        set(i, v);
         const fd = (lp - lm) / (hp + hm);
         const bound = atol + rtol * Math.abs(an[i]) + (2 * 6e-8 * lossMagnitude) / h;
         const err = Math.abs(fd - an[i]);
@@ -128,17 +133,17 @@ function directionalCheck(mod: Module, x: Tensor, rng: TestRng, h: number, direc
   mod.train();
   const y = mod.forward(x);
   const r = rng.normalArray(y.size);
-  const gx = mod.backward(tensor(r, y.shape)).data.slice();
-  const base = x.data.slice();
+  const gx = mod.backward(tensor(r, y.shape)).dataSync().slice();
+  const base = x.dataSync().slice();
   let worst = 0;
   for (let k = 0; k < directions; k++) {
     const d = rng.normalArray(x.size);
     const at = (s: number): number => {
-      for (let i = 0; i < base.length; i++) x.data[i] = base[i] + s * d[i];
-      return dot(mod.forward(x).data, r);
+      const moved = new Float32Array(base.length);
+      for (let i = 0; i < base.length; i++) moved[i] = base[i] + s * d[i];
+      return dot(mod.forward(tensor(moved, x.shape)).dataSync(), r);
     };
     const fd = (at(h) - at(-h)) / (2 * h);
-    x.data.set(base);
     const an = dot(gx, d);
     worst = Math.max(worst, Math.abs(fd - an) / Math.max(Math.abs(an), 1e-3));
   }
@@ -159,7 +164,7 @@ function distinctTensor(rng: TestRng, shape: number[], gap = 0.05): Tensor {
 
 function randomizeBn(bn: Module, rng: TestRng): void {
   for (const [name, p] of bn.namedParameters()) {
-    const d = p.value.data;
+    const d = p.value.dataSync();
     for (let i = 0; i < d.length; i++) d[i] = name.endsWith('weight') ? rng.uniform(0.5, 1.5) : rng.uniform(-0.5, 0.5);
   }
 }
@@ -292,10 +297,10 @@ describe('ordinary layers: backward against central finite differences', () => {
     const g = randTensor(rng, [2, 3]);
     lin.forward(x);
     lin.backward(g);
-    const first = lin.weight.grad.slice();
+    const first = lin.weight.grad.dataSync();
     lin.forward(x);
     lin.backward(g);
-    expect(lin.weight.grad).toEqual(first);
+    expect(lin.weight.grad.dataSync()).toEqual(first);
   });
 
   it('backward without a training-mode forward throws a clear error', () => {
@@ -323,25 +328,25 @@ describe('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', () => 
     const varB = new Float64Array(C);
     for (let c = 0; c < C; c++) {
       let s = 0;
-      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) s += x.data[(n * C + c) * H * W + i];
+      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) s += x.dataSync()[(n * C + c) * H * W + i];
       mean[c] = s / M;
       let v = 0;
-      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) v += (x.data[(n * C + c) * H * W + i] - mean[c]) ** 2;
+      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) v += (x.dataSync()[(n * C + c) * H * W + i] - mean[c]) ** 2;
       varB[c] = v / M;
     }
-    const gamma = bn.weight.value.data;
-    const beta = bn.bias.value.data;
+    const gamma = bn.weight.value.dataSync();
+    const beta = bn.bias.value.dataSync();
     const want = new Float64Array(x.size);
     for (let n = 0; n < N; n++)
       for (let c = 0; c < C; c++)
         for (let i = 0; i < H * W; i++) {
           const k = (n * C + c) * H * W + i;
-          want[k] = ((x.data[k] - mean[c]) / Math.sqrt(varB[c] + 1e-5)) * gamma[c] + beta[c];
+          want[k] = ((x.dataSync()[k] - mean[c]) / Math.sqrt(varB[c] + 1e-5)) * gamma[c] + beta[c];
         }
-    expect(maxAbsDiff(y.data, want)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(y.dataSync(), want)).toBeLessThan(1e-5);
     for (let c = 0; c < C; c++) {
-      expect(bn.runningMean.data[c]).toBeCloseTo(0.1 * mean[c], 6);
-      expect(bn.runningVar.data[c]).toBeCloseTo(0.9 + 0.1 * varB[c] * (M / (M - 1)), 6);
+      expect(bn.runningMean.dataSync()[c]).toBeCloseTo(0.1 * mean[c], 6);
+      expect(bn.runningVar.dataSync()[c]).toBeCloseTo(0.9 + 0.1 * varB[c] * (M / (M - 1)), 6);
     }
     expect(bn.numBatchesTracked).toBe(1);
 
@@ -351,9 +356,9 @@ describe('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', () => 
       for (let c = 0; c < C; c++)
         for (let i = 0; i < H * W; i++) {
           const k = (n * C + c) * H * W + i;
-          want[k] = ((x.data[k] - bn.runningMean.data[c]) / Math.sqrt(bn.runningVar.data[c] + 1e-5)) * gamma[c] + beta[c];
+          want[k] = ((x.dataSync()[k] - bn.runningMean.dataSync()[c]) / Math.sqrt(bn.runningVar.dataSync()[c] + 1e-5)) * gamma[c] + beta[c];
         }
-    expect(maxAbsDiff(ye.data, want)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(ye.dataSync(), want)).toBeLessThan(1e-5);
     expect(bn.numBatchesTracked).toBe(1); // eval leaves the statistics alone
   });
 
@@ -458,27 +463,27 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
       );
       // Inputs straddle the filters (N(0,1)) so |F - X| falls both inside and outside HardTanh's linear range.
       const x = randTensor(rng, cs.x, -1.5, 1.5);
-      const f = layer.weight.value.data;
+      const f = layer.weight.value.dataSync();
       const g = geometry(cs.x, layer.weight.value.shape, cs.stride, cs.pad);
 
       const y = layer.forward(x);
       expect(y.shape).toEqual([g.n, g.t, g.ho, g.wo]);
-      const fw = adderForward64(x.data, g, f);
+      const fw = adderForward64(x.dataSync(), g, f);
       if (cs.bias) {
-        const b = layer.bias!.value.data;
+        const b = layer.bias!.value.dataSync();
         for (let k = 0; k < fw.y.length; k++) fw.y[k] += b[Math.floor(k / (g.ho * g.wo)) % g.t];
       }
-      expectWithin(y.data, fw.y, fw.mag, 1e-6, 1e-6, 'Y');
+      expectWithin(y.dataSync(), fw.y, fw.mag, 1e-6, 1e-6, 'Y');
 
       const gy = randTensor(rng, [g.n, g.t, g.ho, g.wo]);
       const gx = layer.backward(gy);
-      const ref = adderBackward64(x.data, g, f, gy.data);
-      expectWithin(layer.weight.grad, ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF (full precision)');
-      expectWithin(gx.data, ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX (HardTanh)');
+      const ref = adderBackward64(x.dataSync(), g, f, gy.dataSync());
+      expectWithin(layer.weight.grad.dataSync(), ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF (full precision)');
+      expectWithin(gx.dataSync(), ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX (HardTanh)');
       if (cs.bias) {
         const gb = new Float64Array(g.t);
-        for (let k = 0; k < gy.size; k++) gb[Math.floor(k / (g.ho * g.wo)) % g.t] += gy.data[k];
-        expect(maxAbsDiff(layer.bias!.grad, gb)).toBeLessThan(1e-5);
+        for (let k = 0; k < gy.size; k++) gb[Math.floor(k / (g.ho * g.wo)) % g.t] += gy.dataSync()[k];
+        expect(maxAbsDiff(layer.bias!.grad.dataSync(), gb)).toBeLessThan(1e-5);
       }
       // The test can tell: the full-precision gradient is far from the true (sign) derivative.
       expect(maxAbsDiff(ref.gw, ref.gwSign)).toBeGreaterThan(0.5);
@@ -491,18 +496,18 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
     expect(layer.weight.value.shape).toEqual([5, 6]);
     expect([...layer.namedParameters()].map(([n, p]) => [n, p.kind])).toEqual([['adder', 'adder']]);
     const x = randTensor(rng, [4, 6], -1.5, 1.5);
-    const f = layer.weight.value.data;
+    const f = layer.weight.value.dataSync();
     const g = geometry([4, 6, 1, 1], [5, 6, 1, 1], [1, 1], [0, 0]);
     const y = layer.forward(x);
     expect(y.shape).toEqual([4, 5]);
-    const fw = adderForward64(x.data, g, f);
-    expectWithin(y.data, fw.y, fw.mag, 1e-6, 1e-6, 'Y');
+    const fw = adderForward64(x.dataSync(), g, f);
+    expectWithin(y.dataSync(), fw.y, fw.mag, 1e-6, 1e-6, 'Y');
     const gy = randTensor(rng, [4, 5]);
     const gx = layer.backward(gy);
     expect(gx.shape).toEqual([4, 6]);
-    const ref = adderBackward64(x.data, g, f, gy.data);
-    expectWithin(layer.weight.grad, ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF');
-    expectWithin(gx.data, ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX');
+    const ref = adderBackward64(x.dataSync(), g, f, gy.dataSync());
+    expectWithin(layer.weight.grad.dataSync(), ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF');
+    expectWithin(gx.dataSync(), ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX');
   });
 
   it('AdderLinear with bias: bias gradient is sum over the batch', () => {
@@ -514,8 +519,8 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
     layer.backward(gy);
     for (let t = 0; t < 2; t++) {
       let s = 0;
-      for (let n = 0; n < 5; n++) s += gy.data[n * 2 + t];
-      expect(layer.bias!.grad[t]).toBeCloseTo(s, 5);
+      for (let n = 0; n < 5; n++) s += gy.dataSync()[n * 2 + t];
+      expect(layer.bias!.grad.dataSync()[t]).toBeCloseTo(s, 5);
     }
   });
 });
@@ -586,38 +591,38 @@ const relu64 = (x: Float64Array): Float64Array => x.map((v) => (v > 0 ? v : 0));
 const reluGrad64 = (y: Float64Array, g: Float64Array): Float64Array => g.map((v, i) => (y[i] > 0 ? v : 0));
 
 /** The reference BasicBlock in float64: conv1 -> bn1 -> relu -> conv2 -> bn2, + shortcut, relu; backward with SPEC's adder gradients. */
-function basicBlock64(x: T64, p: Record<string, { value: { data: Float32Array; shape: readonly number[] } }>, stride: number, gOut: Float32Array) {
-  const a1 = adderLayer64(x, p['conv1.adder'].value.data, p['conv1.adder'].value.shape, stride, 1);
-  const b1 = bnForward64(a1.y, p['bn1.weight'].value.data, p['bn1.bias'].value.data);
+function basicBlock64(x: T64, p: Record<string, { value: Tensor }>, stride: number, gOut: Float32Array) {
+  const a1 = adderLayer64(x, p['conv1.adder'].value.dataSync(), p['conv1.adder'].value.shape, stride, 1);
+  const b1 = bnForward64(a1.y, p['bn1.weight'].value.dataSync(), p['bn1.bias'].value.dataSync());
   const r1: T64 = { d: relu64(b1.y.d), s: b1.y.s };
-  const a2 = adderLayer64(r1, p['conv2.adder'].value.data, p['conv2.adder'].value.shape, 1, 1);
-  const b2 = bnForward64(a2.y, p['bn2.weight'].value.data, p['bn2.bias'].value.data);
+  const a2 = adderLayer64(r1, p['conv2.adder'].value.dataSync(), p['conv2.adder'].value.shape, 1, 1);
+  const b2 = bnForward64(a2.y, p['bn2.weight'].value.dataSync(), p['bn2.bias'].value.dataSync());
   const hasDs = 'downsample.0.adder' in p;
   let sc = x.d;
   let ad: ReturnType<typeof adderLayer64> | undefined;
   let bd: ReturnType<typeof bnForward64> | undefined;
   if (hasDs) {
-    ad = adderLayer64(x, p['downsample.0.adder'].value.data, p['downsample.0.adder'].value.shape, stride, 0);
-    bd = bnForward64(ad.y, p['downsample.1.weight'].value.data, p['downsample.1.bias'].value.data);
+    ad = adderLayer64(x, p['downsample.0.adder'].value.dataSync(), p['downsample.0.adder'].value.shape, stride, 0);
+    bd = bnForward64(ad.y, p['downsample.1.weight'].value.dataSync(), p['downsample.1.bias'].value.dataSync());
     sc = bd.y.d;
   }
   const out = relu64(b2.y.d.map((v, i) => v + sc[i]));
 
   const grads: Record<string, Float64Array> = {};
   const g = reluGrad64(out, Float64Array.from(gOut));
-  const gb2 = bnBackward64(g, b2, p['bn2.weight'].value.data);
+  const gb2 = bnBackward64(g, b2, p['bn2.weight'].value.dataSync());
   grads['bn2.weight'] = gb2.gGamma;
   grads['bn2.bias'] = gb2.gBeta;
   const ga2 = a2.backward(gb2.gx);
   grads['conv2.adder'] = ga2.gw;
-  const gb1 = bnBackward64(reluGrad64(r1.d, ga2.gx), b1, p['bn1.weight'].value.data);
+  const gb1 = bnBackward64(reluGrad64(r1.d, ga2.gx), b1, p['bn1.weight'].value.dataSync());
   grads['bn1.weight'] = gb1.gGamma;
   grads['bn1.bias'] = gb1.gBeta;
   const ga1 = a1.backward(gb1.gx);
   grads['conv1.adder'] = ga1.gw;
   const gx = ga1.gx.slice();
   if (hasDs) {
-    const gbd = bnBackward64(g, bd!, p['downsample.1.weight'].value.data);
+    const gbd = bnBackward64(g, bd!, p['downsample.1.weight'].value.dataSync());
     grads['downsample.1.weight'] = gbd.gGamma;
     grads['downsample.1.bias'] = gbd.gBeta;
     const gad = ad!.backward(gbd.gx);
@@ -649,17 +654,17 @@ describe('BasicBlock, adder variant, against a float64 re-implementation of the 
       const y = block.forward(x);
       const gy = randTensor(rng, [...y.shape]);
       const gx = block.backward(gy);
-      const ref = basicBlock64({ d: Float64Array.from(x.data), s: cs.x }, params, cs.stride, gy.data);
+      const ref = basicBlock64({ d: Float64Array.from(x.dataSync()), s: cs.x }, params, cs.stride, gy.dataSync());
 
       const close = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
         const err = maxAbsDiff(got, want);
         const scale = maxAbs(want);
         expect(err, `${what}: max |diff| ${err} vs max |want| ${scale}`).toBeLessThanOrEqual(2e-4 * scale + 1e-6);
       };
-      close(y.data, ref.out, 'output');
-      close(gx.data, ref.gx, 'input gradient');
-      for (const [name, p] of Object.entries(params)) close(p.grad, ref.grads[name], `gradient of ${name}`);
-      expect(maxAbs(gx.data)).toBeGreaterThan(0);
+      close(y.dataSync(), ref.out, 'output');
+      close(gx.dataSync(), ref.gx, 'input gradient');
+      for (const [name, p] of Object.entries(params)) close(p.grad.dataSync(), ref.grads[name], `gradient of ${name}`);
+      expect(maxAbs(gx.dataSync())).toBeGreaterThan(0);
     });
   }
 });

@@ -56,21 +56,21 @@ describe('Model.predict', () => {
     const again = await Promise.all([...inputs].reverse().map((x) => model.predict(x)));
     inputs.forEach((x, i) => {
       expect(sequential[i].shape).toEqual([x.shape[0], 10]);
-      expect(sameBits(sequential[i].data, want[i].data), `predict ${i} = forward in eval mode`).toBe(true);
-      expect(sameBits(concurrent[i].data, sequential[i].data), `concurrent ${i} = sequential`).toBe(true);
-      expect(sameBits(again[inputs.length - 1 - i].data, sequential[i].data), `reverse order ${i}`).toBe(true);
+      expect(sameBits(sequential[i].dataSync(), want[i].dataSync()), `predict ${i} = forward in eval mode`).toBe(true);
+      expect(sameBits(concurrent[i].dataSync(), sequential[i].dataSync()), `concurrent ${i} = sequential`).toBe(true);
+      expect(sameBits(again[inputs.length - 1 - i].dataSync(), sequential[i].dataSync()), `reverse order ${i}`).toBe(true);
     });
     expect(model.training).toBe(true); // predict never changes the caller's mode
   });
 
   it('does not modify or keep the caller\'s input', async () => {
     const x = inputs[2];
-    const copy = x.data.slice();
+    const copy = x.dataSync().slice();
     const p = model.predict(x);
-    x.data.fill(0); // changed after the call: the call must already have its own copy
+    x.storage.fill(0); // changed after the call: the call must already have its own copy
     const y = await p;
-    x.data.set(copy);
-    expect(sameBits(y.data, evalForward(model, x).data)).toBe(true);
+    x.storage.write(copy);
+    expect(sameBits(y.dataSync(), evalForward(model, x).dataSync())).toBe(true);
   });
 
   it('uses the new weights after fit()', async () => {
@@ -79,8 +79,8 @@ describe('Model.predict', () => {
     const before = await m.predict(x);
     await fit(m, data, { epochs: 1, batchSize: 16, lr: 0.05 });
     const after = await m.predict(x);
-    expect(sameBits(after.data, before.data)).toBe(false);
-    expect(sameBits(after.data, evalForward(m, x).data)).toBe(true);
+    expect(sameBits(after.dataSync(), before.dataSync())).toBe(false);
+    expect(sameBits(after.dataSync(), evalForward(m, x).dataSync())).toBe(true);
   });
 
   it('uses the new weights after training with the optimizer directly (forward / backward / step)', async () => {
@@ -95,9 +95,9 @@ describe('Model.predict', () => {
       opt.step();
     }
     const want = evalForward(m, x);
-    expect(sameBits(want.data, before.data)).toBe(false);
+    expect(sameBits(want.dataSync(), before.dataSync())).toBe(false);
     const after = await m.predict(x);
-    expect(sameBits(after.data, want.data), 'predict() after optimizer.step() uses the updated weights').toBe(true);
+    expect(sameBits(after.dataSync(), want.dataSync()), 'predict() after optimizer.step() uses the updated weights').toBe(true);
   });
 
   it('uses the new weights after loadStateDict()', async () => {
@@ -106,7 +106,7 @@ describe('Model.predict', () => {
     const x = inputs[1];
     await a.predict(x);
     a.loadStateDict(b.stateDict());
-    expect(sameBits((await a.predict(x)).data, evalForward(b, x).data)).toBe(true);
+    expect(sameBits((await a.predict(x)).dataSync(), evalForward(b, x).dataSync())).toBe(true);
   });
 
   it('different models predict independently (each with its own weights)', async () => {
@@ -115,8 +115,8 @@ describe('Model.predict', () => {
     const xs = inputs.slice(0, 6);
     const results = await Promise.all(xs.flatMap((x) => [a.predict(x), b.predict(x)]));
     xs.forEach((x, i) => {
-      expect(sameBits(results[2 * i].data, evalForward(a, x).data)).toBe(true);
-      expect(sameBits(results[2 * i + 1].data, evalForward(b, x).data)).toBe(true);
+      expect(sameBits(results[2 * i].dataSync(), evalForward(a, x).dataSync())).toBe(true);
+      expect(sameBits(results[2 * i + 1].dataSync(), evalForward(b, x).dataSync())).toBe(true);
     });
   });
 
@@ -131,7 +131,7 @@ describe('Model.predict', () => {
     expect((await rejected(model.predict(tensor(new Float32Array(784), [784])))).code).toBe('ERR_ADDERNET_SHAPE');
     expect((await rejected(model.predict(tensor(new Float32Array(0), [0, 1, 28, 28])))).code).toBe('ERR_ADDERNET_SHAPE');
     expect((await rejected(model.predict([1, 2, 3] as unknown as Tensor))).code).toBe('ERR_ADDERNET_TYPE');
-    expect(sameBits((await model.predict(inputs[0])).data, evalForward(model, inputs[0]).data)).toBe(true);
+    expect(sameBits((await model.predict(inputs[0])).dataSync(), evalForward(model, inputs[0]).dataSync())).toBe(true);
   });
 
   it('dispose() stops the worker; predict afterwards starts a new one; pending calls settle', async () => {
@@ -141,7 +141,7 @@ describe('Model.predict', () => {
     await m.dispose();
     await m.dispose(); // twice is fine
     const second = await m.predict(x);
-    expect(sameBits(second.data, first.data)).toBe(true);
+    expect(sameBits(second.dataSync(), first.dataSync())).toBe(true);
     // Calls in flight when the worker is stopped are rejected (or already answered), never left hanging.
     const big = tensor(makeRng(11).normalArray(256 * 784), [256, 1, 28, 28]);
     const inFlight = [m.predict(big), m.predict(big), m.predict(big)];
@@ -156,14 +156,14 @@ describe('Model.predict', () => {
       else expect((s.reason as { code?: string }).code).toBe('ERR_ADDERNET_DISPOSED');
     }
     // And the model still predicts after that.
-    expect(sameBits((await m.predict(x)).data, first.data)).toBe(true);
+    expect(sameBits((await m.predict(x)).dataSync(), first.dataSync())).toBe(true);
     await m.dispose();
   });
 
   it('runs off the main thread: timers keep firing during a long predict', async () => {
     const m = track(models.resnet20({ layer: 'adder' }));
     const x = tensor(makeRng(12).normalArray(64 * 3 * 32 * 32), [64, 3, 32, 32]);
-    await m.predict(tensor(x.data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // start the worker and send weights
+    await m.predict(tensor(x.dataSync().subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // start the worker and send weights
     let last = performance.now();
     let maxGap = 0;
     let ticks = 0;
@@ -211,29 +211,29 @@ describe('predict never serves stale weights', () => {
     const m = track(models.lenet5bn({ layer: 'adder', seed: 21 }));
     load(m, stateWith(22, [5, 5, 5, 5, 5]));
     const a = await m.predict(x);
-    expect(sameBits(a.data, evalForward(m, x).data)).toBe(true);
+    expect(sameBits(a.dataSync(), evalForward(m, x).dataSync())).toBe(true);
     // Counters sum 24 instead of 25 while the load bumps the model's own counter by one:
     // a version made of sums would not change here.
     load(m, stateWith(23, [4, 5, 5, 5, 5]));
     const want = evalForward(m, x);
-    expect(sameBits(want.data, a.data)).toBe(false);
-    expect(sameBits((await m.predict(x)).data, want.data), 'predict uses the second state').toBe(true);
+    expect(sameBits(want.dataSync(), a.dataSync())).toBe(false);
+    expect(sameBits((await m.predict(x)).dataSync(), want.dataSync()), 'predict uses the second state').toBe(true);
   });
 
   it('after editing a stateDict() tensor in place', async () => {
     const m = track(models.lenet5bn({ layer: 'adder', seed: 24 }));
     const before = await m.predict(x);
-    m.stateDict()['fc3.adder'].data.fill(0);
+    m.stateDict()['fc3.adder'].storage.fill(0);
     const want = evalForward(m, x);
-    expect(sameBits(want.data, before.data)).toBe(false);
-    expect(sameBits((await m.predict(x)).data, want.data), 'predict sees the in-place edit').toBe(true);
+    expect(sameBits(want.dataSync(), before.dataSync())).toBe(false);
+    expect(sameBits((await m.predict(x)).dataSync(), want.dataSync()), 'predict sees the in-place edit').toBe(true);
     // And a buffer (running statistic), edited through a kept reference.
-    const runningMean = m.stateDict()['bn5.running_mean'].data;
+    const runningMean = m.stateDict()['bn5.running_mean'];
     const mid = await m.predict(x);
-    runningMean.fill(1);
+    runningMean.storage.fill(1);
     const want2 = evalForward(m, x);
-    expect(sameBits(want2.data, mid.data)).toBe(false);
-    expect(sameBits((await m.predict(x)).data, want2.data)).toBe(true);
+    expect(sameBits(want2.dataSync(), mid.dataSync())).toBe(false);
+    expect(sameBits((await m.predict(x)).dataSync(), want2.dataSync())).toBe(true);
   });
 
   it('after training-mode forwards alone (running statistics change, no optimizer step)', async () => {
@@ -241,8 +241,8 @@ describe('predict never serves stale weights', () => {
     const before = await m.predict(x);
     m.train().forward(tensor(makeRng(26).normalArray(16 * 784, 3), [16, 1, 28, 28]));
     const want = evalForward(m, x);
-    expect(sameBits(want.data, before.data)).toBe(false);
-    expect(sameBits((await m.predict(x)).data, want.data)).toBe(true);
+    expect(sameBits(want.dataSync(), before.dataSync())).toBe(false);
+    expect(sameBits((await m.predict(x)).dataSync(), want.dataSync())).toBe(true);
   });
 
   it('after a manual SGD step between queued predicts: each call sees the weights at its own call', async () => {
@@ -256,9 +256,9 @@ describe('predict never serves stale weights', () => {
     opt.step();
     const want1 = evalForward(m, x);
     const p1 = m.predict(x);
-    expect(sameBits(want1.data, want0.data)).toBe(false);
-    expect(sameBits((await p0).data, want0.data), 'first call: the weights before the step').toBe(true);
-    expect(sameBits((await p1).data, want1.data), 'second call: the weights after the step').toBe(true);
+    expect(sameBits(want1.dataSync(), want0.dataSync())).toBe(false);
+    expect(sameBits((await p0).dataSync(), want0.dataSync()), 'first call: the weights before the step').toBe(true);
+    expect(sameBits((await p1).dataSync(), want1.dataSync()), 'second call: the weights after the step').toBe(true);
   });
 });
 
@@ -275,7 +275,7 @@ describe('predict errors carry stable codes', () => {
     expect(err.code).toBe('ERR_ADDERNET_DISPOSED');
     expect(err.message).toMatch(/dispose\(\)/);
     await disposed;
-    expect(sameBits((await m.predict(small)).data, evalForward(m, small).data), 'a new worker after dispose()').toBe(true);
+    expect(sameBits((await m.predict(small)).dataSync(), evalForward(m, small).dataSync()), 'a new worker after dispose()').toBe(true);
     await m.dispose();
   });
 
@@ -288,7 +288,7 @@ describe('predict errors carry stable codes', () => {
     const err = await rejected(pending);
     expect(err.code).toBe('ERR_ADDERNET_WORKER');
     expect(err.message).toMatch(/exited/);
-    expect(sameBits((await m.predict(small)).data, evalForward(m, small).data)).toBe(true);
+    expect(sameBits((await m.predict(small)).dataSync(), evalForward(m, small).dataSync())).toBe(true);
   });
 });
 

@@ -64,7 +64,7 @@ function adder(isa: Isa, s: Shape, x: Float32Array, w: Float32Array, bias?: Floa
     stride: [s.sh, s.sw],
     padding: [s.ph, s.pw],
     bias: bias && tensor(bias, [s.t]),
-  }).data;
+  }).dataSync();
 }
 
 const ho = (s: Shape) => Math.floor((s.h + 2 * s.ph - s.kh) / s.sh) + 1;
@@ -245,7 +245,7 @@ describe.each(isas)('adder2d properties on the %s path', (isa) => {
     //   Y = -(1 + 0 + 1) = -2;  shifted by 2: x = 3, F = [3, 3, 3], Xp = [0, 3, 0], Y = -6
     setIsa(isa);
     const y = (xv: number, fv: number) =>
-      ops.adder2d(tensor(new Float32Array([xv]), [1, 1, 1, 1]), tensor(new Float32Array([fv, fv, fv]), [1, 1, 1, 3]), { padding: [0, 1] }).data[0];
+      ops.adder2d(tensor(new Float32Array([xv]), [1, 1, 1, 1]), tensor(new Float32Array([fv, fv, fv]), [1, 1, 1, 3]), { padding: [0, 1] }).dataSync()[0];
     expect(y(1, 1)).toBe(-2);
     expect(y(3, 3)).toBe(-6);
   });

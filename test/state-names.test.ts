@@ -6,13 +6,13 @@ import { models, tensor, type Model, type Tensor } from '../lib/index';
 import { caught, sameBits } from './nn-helpers';
 
 function snapshot(m: Model): { state: Map<string, Float32Array>; counters: Record<string, number> } {
-  return { state: new Map(Object.entries(m.stateDict()).map(([n, t]) => [n, t.data.slice()])), counters: { ...m.batchCounters() } };
+  return { state: new Map(Object.entries(m.stateDict()).map(([n, t]) => [n, t.dataSync().slice()])), counters: { ...m.batchCounters() } };
 }
 
 function expectUnchanged(m: Model, before: ReturnType<typeof snapshot>): void {
   const now = m.stateDict();
   expect(Object.keys(now).sort()).toEqual([...before.state.keys()].sort());
-  for (const [n, d] of before.state) expect(sameBits(now[n].data, d), n).toBe(true);
+  for (const [n, d] of before.state) expect(sameBits(now[n].dataSync(), d), n).toBe(true);
   expect(m.batchCounters()).toEqual(before.counters);
 }
 
@@ -61,7 +61,7 @@ describe('loadStateDict: names from Object.prototype', () => {
     const m = models.lenet5bn({ layer: 'adder', seed: 1 });
     m.loadStateDict(validState() as Map<string, Tensor>);
     const src = models.lenet5bn({ layer: 'adder', seed: 2 }).stateDict();
-    for (const [n, t] of Object.entries(m.stateDict())) expect(sameBits(t.data, src[n].data), n).toBe(true);
+    for (const [n, t] of Object.entries(m.stateDict())) expect(sameBits(t.dataSync(), src[n].dataSync()), n).toBe(true);
     expect(Object.values(m.batchCounters())).toEqual([3, 3, 3, 3, 3]);
   });
 });

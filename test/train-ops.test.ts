@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, setNumThreads } from '../lib/backend';
 import { native } from '../lib/native';
-import { Tensor } from '../lib/tensor';
+import { Tensor, zeros } from '../lib/tensor';
 import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
   maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
@@ -200,25 +200,25 @@ describe('batchNorm', () => {
       const bias = randTensor([c]);
       const rm = randTensor([c]);
       const rv = randTensor([c], 0.5, 2);
-      const rmRef = Float64Array.from(rm.data);
-      const rvRef = Float64Array.from(rv.data);
+      const rmRef = Float64Array.from(rm.dataSync());
+      const rvRef = Float64Array.from(rv.dataSync());
       for (let step = 0; step < 3; step++) {
-        const want = batchNormRef(x.data, shape, weight.data, bias.data, rmRef, rvRef, true);
+        const want = batchNormRef(x.dataSync(), shape, weight.dataSync(), bias.dataSync(), rmRef, rvRef, true);
         const got = batchNorm(x, weight, bias, rm, rv, { training: true });
         expect(got.y.shape).toEqual(shape);
-        expectClose(got.y.data, want.y, 2e-5, 1e-5, 'y');
-        expectClose(got.saveMean, want.mean, 1e-6, 1e-6, 'saveMean');
-        expectClose(got.saveInvStd, want.invstd, 1e-6, 1e-5, 'saveInvStd');
-        expectClose(rm.data, rmRef, 1e-6, 1e-6, 'runningMean');
-        expectClose(rv.data, rvRef, 1e-6, 1e-6, 'runningVar');
+        expectClose(got.y.dataSync(), want.y, 2e-5, 1e-5, 'y');
+        expectClose(got.saveMean.dataSync(), want.mean, 1e-6, 1e-6, 'saveMean');
+        expectClose(got.saveInvStd.dataSync(), want.invstd, 1e-6, 1e-5, 'saveInvStd');
+        expectClose(rm.dataSync(), rmRef, 1e-6, 1e-6, 'runningMean');
+        expectClose(rv.dataSync(), rvRef, 1e-6, 1e-6, 'runningVar');
       }
-      const rmBefore = rm.data.slice();
-      const rvBefore = rv.data.slice();
-      const want = batchNormRef(x.data, shape, weight.data, bias.data, rmRef, rvRef, false);
+      const rmBefore = rm.dataSync().slice();
+      const rvBefore = rv.dataSync().slice();
+      const want = batchNormRef(x.dataSync(), shape, weight.dataSync(), bias.dataSync(), rmRef, rvRef, false);
       const got = batchNorm(x, weight, bias, rm, rv, { training: false });
-      expectClose(got.y.data, want.y, 2e-5, 1e-5, 'eval y');
-      expect(rm.data).toEqual(rmBefore);
-      expect(rv.data).toEqual(rvBefore);
+      expectClose(got.y.dataSync(), want.y, 2e-5, 1e-5, 'eval y');
+      expect(rm.dataSync()).toEqual(rmBefore);
+      expect(rv.dataSync()).toEqual(rvBefore);
     });
   }
 
@@ -231,10 +231,10 @@ describe('batchNorm', () => {
     const rv = new Tensor(new Float32Array([1, 1]), [2]);
     const rmRef = new Float64Array(2);
     const rvRef = new Float64Array([1, 1]);
-    const want = batchNormRef(x.data, shape, w.data, b.data, rmRef, rvRef, true, 0.7, 0.5);
+    const want = batchNormRef(x.dataSync(), shape, w.dataSync(), b.dataSync(), rmRef, rvRef, true, 0.7, 0.5);
     const got = batchNorm(x, w, b, rm, rv, { training: true, momentum: 0.7, eps: 0.5 });
-    expectClose(got.y.data, want.y, 1e-5, 1e-5, 'y');
-    expectClose(rv.data, rvRef, 1e-6, 1e-6, 'runningVar');
+    expectClose(got.y.dataSync(), want.y, 1e-5, 1e-5, 'y');
+    expectClose(rv.dataSync(), rvRef, 1e-6, 1e-6, 'runningVar');
   });
 
   for (const shape of [[3, 2, 2, 3], [5, 3]]) {
@@ -246,14 +246,14 @@ describe('batchNorm', () => {
       const r = uniform(size(shape)); // loss = sum(y * r), so gradOut = r
       const fwd = batchNorm(x, weight, bias, randTensor([c]), randTensor([c], 0.5, 1), { training: true });
       const g = batchNormBackward(x, weight, new Tensor(r, shape), fwd.saveMean, fwd.saveInvStd);
-      const x64 = Float64Array.from(x.data);
-      const w64 = Float64Array.from(weight.data);
-      const b64 = Float64Array.from(bias.data);
+      const x64 = Float64Array.from(x.dataSync());
+      const w64 = Float64Array.from(weight.dataSync());
+      const b64 = Float64Array.from(bias.dataSync());
       const loss = (): number =>
         dot(batchNormRef(x64, shape, w64, b64, new Float64Array(c), new Float64Array(c), true).y, r);
-      expectClose(g.gradInput.data, numericGrad(loss, x64), 1e-4, 1e-3, 'gradInput');
-      expectClose(g.gradWeight.data, numericGrad(loss, w64), 1e-4, 1e-3, 'gradWeight');
-      expectClose(g.gradBias.data, numericGrad(loss, b64), 1e-4, 1e-3, 'gradBias');
+      expectClose(g.gradInput.dataSync(), numericGrad(loss, x64), 1e-4, 1e-3, 'gradInput');
+      expectClose(g.gradWeight.dataSync(), numericGrad(loss, w64), 1e-4, 1e-3, 'gradWeight');
+      expectClose(g.gradBias.dataSync(), numericGrad(loss, b64), 1e-4, 1e-3, 'gradBias');
       expect(g.gradInput.shape).toEqual(shape);
       expect(g.gradWeight.shape).toEqual([c]);
     });
@@ -268,7 +268,7 @@ describe('batchNorm', () => {
       setNumThreads(threads);
       const f = batchNorm(x, p[0], p[1], randTensor([16]), randTensor([16], 0.5, 1), { training: true });
       const g = batchNormBackward(x, p[0], gy, f.saveMean, f.saveInvStd);
-      return [f.y.data, f.saveInvStd, g.gradInput.data, g.gradWeight.data];
+      return [f.y.dataSync(), f.saveInvStd.dataSync(), g.gradInput.dataSync(), g.gradWeight.dataSync()];
     };
     const one = run(1);
     const three = run(3);
@@ -281,13 +281,13 @@ describe('relu and add', () => {
   it('match direct loops', () => {
     const x = randTensor([3, 4, 5, 7]);
     const y = relu(x);
-    expect(Array.from(y.data)).toEqual(Array.from(x.data, (v) => Math.max(v, 0)));
+    expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync(), (v) => Math.max(v, 0)));
     const b = randTensor([3, 4, 5, 7]);
-    expect(Array.from(add(x, b).data)).toEqual(Array.from(x.data, (v, i) => Math.fround(v + b.data[i])));
-    expect(relu(new Tensor(new Float32Array([NaN, -1, 2]), [3])).data[0]).toBeNaN();
+    expect(Array.from(add(x, b).dataSync())).toEqual(Array.from(x.dataSync(), (v, i) => Math.fround(v + b.dataSync()[i])));
+    expect(relu(new Tensor(new Float32Array([NaN, -1, 2]), [3])).dataSync()[0]).toBeNaN();
     // The threaded path: enough elements to split across the pool.
     const big = randTensor([200_000]);
-    expect(Array.from(relu(big).data)).toEqual(Array.from(big.data, (v) => Math.max(v, 0)));
+    expect(Array.from(relu(big).dataSync())).toEqual(Array.from(big.dataSync(), (v) => Math.max(v, 0)));
   });
 
   it('relu backward matches finite differences', () => {
@@ -295,9 +295,9 @@ describe('relu and add', () => {
     const x = new Tensor(Float32Array.from(uniform(60), (v) => (v < 0 ? v - 0.1 : v + 0.1)), [3, 20]);
     const r = uniform(60);
     const g = reluBackward(relu(x), new Tensor(r, [3, 20]));
-    const x64 = Float64Array.from(x.data);
+    const x64 = Float64Array.from(x.dataSync());
     const fd = numericGrad(() => dot(Array.from(x64, (v) => Math.max(v, 0)), r), x64);
-    expectClose(g.data, fd, 1e-6, 1e-6, 'gradInput');
+    expectClose(g.dataSync(), fd, 1e-6, 1e-6, 'gradInput');
   });
 });
 
@@ -309,47 +309,47 @@ describe('pooling', () => {
     { shape: [2, 1, 5, 5], k: [2, 2], s: [3, 3], p: [1, 0] },
     { shape: [4, 16, 32, 32], k: [3, 3], s: [2, 2], p: [1, 1] },
   ];
-  for (const { shape, k, s = k, p = [0, 0] } of cases) {
+  for (const { shape, k, s = k, p = [0, 0] as [number, number] } of cases) {
     const name = `${JSON.stringify(shape)} kernel ${k} stride ${s} padding ${p}`;
     const opts = { kernelSize: k, stride: s, padding: p };
 
     it(`max pool forward and backward: ${name}`, () => {
       const x = randTensor(shape, -3, 3);
-      const want = poolRef('max', x.data, shape, k, s, p);
+      const want = poolRef('max', x.dataSync(), shape, k, s, p);
       const got = maxPool2d(x, opts);
       expect(got.y.shape).toEqual(want.outShape);
-      expect(Array.from(got.y.data)).toEqual(Array.from(want.y));
+      expect(Array.from(got.y.dataSync())).toEqual(Array.from(want.y));
       expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
       if (size(shape) > 5000) return; // finite differences on the small cases only
       const r = uniform(want.y.length);
       const gx = maxPool2dBackward(new Tensor(r, want.outShape), got.argmax, shape);
-      const x64 = Float64Array.from(x.data);
+      const x64 = Float64Array.from(x.dataSync());
       const fd = numericGrad(() => dot(poolRef('max', x64, shape, k, s, p).y, r), x64);
-      expectClose(gx.data, fd, 1e-6, 1e-6, 'max pool gradInput');
+      expectClose(gx.dataSync(), fd, 1e-6, 1e-6, 'max pool gradInput');
     });
 
     it(`avg pool forward and backward: ${name}`, () => {
       const x = randTensor(shape, -3, 3);
-      const want = poolRef('avg', x.data, shape, k, s, p);
+      const want = poolRef('avg', x.dataSync(), shape, k, s, p);
       const got = avgPool2d(x, opts);
       expect(got.shape).toEqual(want.outShape);
-      expectClose(got.data, want.y, 1e-6, 1e-6, 'avg pool y');
+      expectClose(got.dataSync(), want.y, 1e-6, 1e-6, 'avg pool y');
       const r = uniform(want.y.length);
       const gx = avgPool2dBackward(new Tensor(r, want.outShape), shape, opts);
       if (size(shape) > 5000) return;
-      const x64 = Float64Array.from(x.data);
+      const x64 = Float64Array.from(x.dataSync());
       const fd = numericGrad(() => dot(poolRef('avg', x64, shape, k, s, p).y, r), x64);
-      expectClose(gx.data, fd, 1e-6, 1e-5, 'avg pool gradInput');
+      expectClose(gx.dataSync(), fd, 1e-6, 1e-5, 'avg pool gradInput');
     });
   }
 
   it('max pool takes the first of tied maxima and defaults stride to the kernel', () => {
     const x = new Tensor(new Float32Array([1, 5, 5, 2, 0, 5, 3, 3, 7, 7, 7, 7, 1, 1, 1, 1]), [1, 1, 4, 4]);
     const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
-    expect(Array.from(y.data)).toEqual([5, 5, 7, 7]);
+    expect(Array.from(y.dataSync())).toEqual([5, 5, 7, 7]);
     expect(Array.from(argmax)).toEqual([1, 2, 8, 10]);
     const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 4, 4]);
-    expect(Array.from(gx.data)).toEqual([0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
+    expect(Array.from(gx.dataSync())).toEqual([0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
   });
 
   it('max pool gradient accumulates where overlapping windows share a maximum', () => {
@@ -357,7 +357,7 @@ describe('pooling', () => {
     const { argmax } = maxPool2d(x, { kernelSize: 2, stride: 1 });
     expect(Array.from(argmax)).toEqual([4, 4, 4, 4]);
     const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 3, 3]);
-    expect(gx.data[4]).toBe(10);
+    expect(gx.dataSync()[4]).toBe(10);
   });
 
   it('global average pool is the mean over H and W', () => {
@@ -366,12 +366,12 @@ describe('pooling', () => {
     const y = globalAvgPool(x);
     expect(y.shape).toEqual([3, 5]);
     const want = new Float64Array(15);
-    for (let i = 0; i < 15; i++) for (let q = 0; q < 64; q++) want[i] += x.data[i * 64 + q] / 64;
-    expectClose(y.data, want, 1e-6, 1e-6, 'global pool');
+    for (let i = 0; i < 15; i++) for (let q = 0; q < 64; q++) want[i] += x.dataSync()[i * 64 + q] / 64;
+    expectClose(y.dataSync(), want, 1e-6, 1e-6, 'global pool');
     const gy = randTensor([3, 5]);
     const gx = globalAvgPoolBackward(gy, shape);
     expect(gx.shape).toEqual(shape);
-    expectClose(gx.data, Array.from(gx.data, (_, i) => gy.data[Math.floor(i / 64)] / 64), 1e-7, 1e-6, 'global pool gradient');
+    expectClose(gx.dataSync(), Array.from(gx.dataSync(), (_, i) => gy.dataSync()[Math.floor(i / 64)] / 64), 1e-7, 1e-6, 'global pool gradient');
   });
 });
 
@@ -380,12 +380,12 @@ describe('softmaxCrossEntropy', () => {
     it(`matches the float64 loss, accuracy and gradient for N=${n} K=${k}`, () => {
       const logits = randTensor([n, k], -4, 4);
       const labels = Int32Array.from({ length: n }, () => Math.floor(random() * k));
-      const want = crossEntropyRef(logits.data, labels, n, k);
+      const want = crossEntropyRef(logits.dataSync(), labels, n, k);
       const got = softmaxCrossEntropy(logits, labels);
       expect(got.loss).toBeCloseTo(want.loss, 9);
       expect(got.correct).toBe(want.correct);
       expect(got.gradLogits?.shape).toEqual([n, k]);
-      expectClose(got.gradLogits!.data, want.grad, 1e-8, 1e-6, 'gradLogits');
+      expectClose(got.gradLogits!.dataSync(), want.grad, 1e-8, 1e-6, 'gradLogits');
       const noGrad = softmaxCrossEntropy(logits, labels, { grad: false });
       expect(noGrad).toEqual({ loss: got.loss, correct: got.correct });
     });
@@ -394,9 +394,9 @@ describe('softmaxCrossEntropy', () => {
   it('gradient matches finite differences', () => {
     const logits = randTensor([4, 5], -3, 3);
     const labels = new Int32Array([0, 4, 2, 2]);
-    const z = Float64Array.from(logits.data);
+    const z = Float64Array.from(logits.dataSync());
     const fd = numericGrad(() => crossEntropyRef(z, labels, 4, 5).loss, z);
-    expectClose(softmaxCrossEntropy(logits, labels).gradLogits!.data, fd, 1e-7, 1e-4, 'gradLogits');
+    expectClose(softmaxCrossEntropy(logits, labels).gradLogits!.dataSync(), fd, 1e-7, 1e-4, 'gradLogits');
   });
 
   it('stays finite for huge logits and counts the first maximum on ties', () => {
@@ -404,7 +404,7 @@ describe('softmaxCrossEntropy', () => {
     const got = softmaxCrossEntropy(logits, new Int32Array([1, 1]));
     expect(got.loss).toBeCloseTo(1e4 + Math.log(2) / 2, 6);
     expect(got.correct).toBe(0);
-    expect(Array.from(got.gradLogits!.data)).toEqual([0.5, -0.5, 0.25, -0.25]);
+    expect(Array.from(got.gradLogits!.dataSync())).toEqual([0.5, -0.5, 0.25, -0.25]);
   });
 });
 
@@ -418,13 +418,13 @@ describe('sgdUpdate', () => {
   for (const v of variants) {
     it(`follows torch.optim.SGD over several steps: ${JSON.stringify(v)}`, () => {
       const n = 70_001; // large enough for the threaded path
-      const param = uniform(n);
-      const buf = new Float32Array(n);
-      const p64 = Float64Array.from(param);
+      const param = new Tensor(uniform(n), [n]);
+      const buf = zeros([n]);
+      const p64 = Float64Array.from(param.dataSync());
       const b64 = new Float64Array(n);
       for (let step = 0; step < 5; step++) {
         const grad = uniform(n);
-        sgdUpdate(param, grad, buf, { ...v, firstStep: step === 0 });
+        sgdUpdate(param, new Tensor(grad, [n]), buf, { ...v, firstStep: step === 0 });
         const damp = v.dampening ?? 0;
         for (let i = 0; i < n; i++) {
           let d = grad[i] + v.weightDecay * p64[i];
@@ -435,17 +435,17 @@ describe('sgdUpdate', () => {
           p64[i] -= v.lr * d;
         }
       }
-      expectClose(param, p64, 1e-6, 1e-5, 'param');
-      if (v.momentum !== 0) expectClose(buf, b64, 1e-6, 1e-5, 'momentum buffer');
+      expectClose(param.dataSync(), p64, 1e-6, 1e-5, 'param');
+      if (v.momentum !== 0) expectClose(buf.dataSync(), b64, 1e-6, 1e-5, 'momentum buffer');
     });
   }
 
-  it('ignores an empty momentum buffer without momentum', () => {
-    const param = new Float32Array([1, 2]);
-    sgdUpdate(param, new Float32Array([1, 1]), new Float32Array(0), {
+  it('needs no momentum buffer without momentum', () => {
+    const param = new Tensor(new Float32Array([1, 2]), [2]);
+    sgdUpdate(param, new Tensor(new Float32Array([1, 1]), [2]), null, {
       lr: 0.5, momentum: 0, weightDecay: 0, nesterov: false, firstStep: true,
     });
-    expect(Array.from(param)).toEqual([0.5, 1.5]);
+    expect(Array.from(param.dataSync())).toEqual([0.5, 1.5]);
   });
 });
 
@@ -454,7 +454,7 @@ describe('argument errors', () => {
   const c3 = (): Tensor => randTensor([3]);
 
   it('batchNorm', () => {
-    expectError(() => batchNorm(x.data as never, c3(), c3(), c3(), c3(), { training: true }), TypeError, 'ERR_ADDERNET_TYPE',
+    expectError(() => batchNorm(x.dataSync() as never, c3(), c3(), c3(), c3(), { training: true }), TypeError, 'ERR_ADDERNET_TYPE',
       'Expected a Tensor of shape [N, C, H, W] or [N, C] for x but received Float32Array of length 96');
     expectError(() => batchNorm(randTensor([2, 3, 4]), c3(), c3(), c3(), c3(), { training: true }), RangeError, 'ERR_ADDERNET_SHAPE',
       'Expected a rank-2 or 4 tensor [N, C, H, W] or [N, C] for x but received shape [2, 3, 4]');
@@ -473,8 +473,10 @@ describe('argument errors', () => {
     const f = batchNorm(x, c3(), c3(), c3(), c3(), { training: true });
     expectError(() => batchNormBackward(x, c3(), randTensor([2, 3, 4, 5]), f.saveMean, f.saveInvStd), RangeError, 'ERR_ADDERNET_SHAPE',
       'Expected shape [2, 3, 4, 4] (the shape of x) for gradOut but received shape [2, 3, 4, 5]');
-    expectError(() => batchNormBackward(x, c3(), x, new Float32Array(2), f.saveInvStd), RangeError, 'ERR_ADDERNET_SIZE',
-      'Expected 3 elements (one per channel, from batchNorm) for saveMean but received 2 elements');
+    expectError(() => batchNormBackward(x, c3(), x, randTensor([2]), f.saveInvStd), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [3] (one per channel, from batchNorm) for saveMean but received shape [2]');
+    expectError(() => batchNormBackward(x, c3(), x, new Float32Array(3) as never, f.saveInvStd), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor of shape [3] (from batchNorm) for saveMean but received Float32Array of length 3');
   });
 
   it('pooling', () => {
@@ -513,17 +515,21 @@ describe('argument errors', () => {
   });
 
   it('sgdUpdate, relu, add', () => {
-    const p = new Float32Array(4);
+    const p = zeros([4]);
     const base = { lr: 0.1, momentum: 0.9, weightDecay: 0, nesterov: false, firstStep: true };
-    expectError(() => sgdUpdate(p, new Float32Array(3), new Float32Array(4), base), RangeError, 'ERR_ADDERNET_SIZE',
-      'Expected 4 elements (the length of param) for grad but received 3 elements');
-    expectError(() => sgdUpdate(p, p.slice(), new Float32Array(0), base), RangeError, 'ERR_ADDERNET_SIZE',
-      'Expected 4 elements (the length of param) for momentumBuffer but received 0 elements');
-    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, lr: -1 }), RangeError, 'ERR_ADDERNET_OPTION',
+    expectError(() => sgdUpdate(p, zeros([3]), zeros([4]), base), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [4] (the shape of param) for grad but received shape [3]');
+    expectError(() => sgdUpdate(p, p.clone(), null, base), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor for momentumBuffer but received null');
+    expectError(() => sgdUpdate(p, p.clone(), zeros([0]), base), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [4] (the shape of param) for momentumBuffer but received shape [0]');
+    expectError(() => sgdUpdate(new Float32Array(4) as never, p, p, base), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor for param but received Float32Array of length 4');
+    expectError(() => sgdUpdate(p, p.clone(), p.clone(), { ...base, lr: -1 }), RangeError, 'ERR_ADDERNET_OPTION',
       'Expected a finite number >= 0 for opts.lr but received -1');
-    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, momentum: 0, nesterov: true }), RangeError, 'ERR_ADDERNET_OPTION',
+    expectError(() => sgdUpdate(p, p.clone(), p.clone(), { ...base, momentum: 0, nesterov: true }), RangeError, 'ERR_ADDERNET_OPTION',
       'Expected momentum > 0 and dampening 0 with Nesterov momentum for opts.nesterov but received momentum 0, dampening 0');
-    expectError(() => sgdUpdate(p, p.slice(), p.slice(), { ...base, firstStep: undefined as never }), TypeError, 'ERR_ADDERNET_TYPE',
+    expectError(() => sgdUpdate(p, p.clone(), p.clone(), { ...base, firstStep: undefined as never }), TypeError, 'ERR_ADDERNET_TYPE',
       'Expected a boolean for opts.firstStep but received undefined');
     expectError(() => relu([1, 2] as never), TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Tensor for x but received [1, 2]');
     expectError(() => add(x, randTensor([2, 3, 4, 5])), RangeError, 'ERR_ADDERNET_SHAPE',
@@ -550,7 +556,14 @@ describe('argument errors', () => {
     expectError(() => native.softmaxCrossEntropy(f(20), new Float32Array(2) as never, null, [2, 10]),
       TypeError, 'ERR_ADDERNET_TYPE', 'Expected an Int32Array for labels but received Float32Array');
     expectError(() => native.reluForward([1, 2] as never, f(2)), TypeError, 'ERR_ADDERNET_TYPE',
-      'Expected a Float32Array for x but received an array');
+      'Expected a tensor Storage or a Float32Array for x but received an array');
+    // Storages are checked the same way, and a disposed one is refused before any kernel runs.
+    const s = (n: number) => new native.Storage(n);
+    expectError(() => native.reluForward(s(4), s(5)), RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for out but received 5');
+    const gone = s(4);
+    gone.dispose();
+    expectError(() => native.reluForward(gone, s(4)), Error, 'ERR_ADDERNET_DISPOSED', 'addernet: x was disposed');
+    expectError(() => native.add(s(4), s(4), gone), Error, 'ERR_ADDERNET_DISPOSED', 'addernet: out was disposed');
     expectError(() => native.reluForward(f(4), f(5)), RangeError, 'ERR_ADDERNET_SIZE');
     expectError(() => native.add(f(4), f(3), f(4)), RangeError, 'ERR_ADDERNET_SIZE');
     expectError(() => native.batchNormForward(f(1), f(1), f(1), f(1), f(1), f(1), f(1), f(1), [1, 1, 1e16] as never, true, 0.1, 1e-5),

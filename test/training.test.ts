@@ -19,7 +19,7 @@ function randomDataset(n: number, seed: number, shape: [number, number, number] 
 }
 
 function weightsOf(m: Model): Record<string, Float32Array> {
-  return Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.data.slice()]));
+  return Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.dataSync().slice()]));
 }
 
 function sameWeights(a: Record<string, Float32Array>, b: Record<string, Float32Array>): boolean {
@@ -60,22 +60,22 @@ describe('SGD with the adaptive learning rate (SPEC.md)', () => {
   for (const nesterov of [false, true]) {
     it(`scales only adder filters, before momentum and weight decay${nesterov ? ' (Nesterov)' : ''}`, () => {
       const { rng, adder, plain } = setup(0.2);
-      const a0 = adder.value.data.slice();
-      const b0 = plain.value.data.slice();
+      const a0 = adder.value.dataSync().slice();
+      const b0 = plain.value.dataSync().slice();
       const opt = new SGD([adder, plain], { lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov, eta: 0.3 });
       const ga: Float32Array[] = [];
       const gp: Float32Array[] = [];
       for (let s = 0; s < 3; s++) {
         ga.push(rng.normalArray(24, 5));
         gp.push(rng.normalArray(5, 5));
-        adder.grad.set(ga[s]);
-        plain.grad.set(gp[s]);
+        adder.grad.storage.write(ga[s]);
+        plain.grad.storage.write(gp[s]);
         opt.step();
       }
       const wantA = reference(a0, ga, { lr: 0.1, momentum: 0.9, wd: 0.01, nesterov, eta: 0.3 });
       const wantP = reference(b0, gp, { lr: 0.1, momentum: 0.9, wd: 0.01, nesterov });
-      for (let i = 0; i < 24; i++) expect(adder.value.data[i]).toBeCloseTo(wantA[i], 5);
-      for (let i = 0; i < 5; i++) expect(plain.value.data[i]).toBeCloseTo(wantP[i], 5);
+      for (let i = 0; i < 24; i++) expect(adder.value.dataSync()[i]).toBeCloseTo(wantA[i], 5);
+      for (let i = 0; i < 5; i++) expect(plain.value.dataSync()[i]).toBeCloseTo(wantP[i], 5);
     });
   }
 
@@ -84,10 +84,10 @@ describe('SGD with the adaptive learning rate (SPEC.md)', () => {
       const { rng, adder } = setup(0.2);
       const opt = new SGD([adder], { lr: 1 });
       expect(opt.eta).toBe(0.2);
-      const before = adder.value.data.slice();
-      adder.grad.set(rng.normalArray(24, scale));
+      const before = adder.value.dataSync().slice();
+      adder.grad.storage.write(rng.normalArray(24, scale));
       opt.step();
-      return adder.value.data.map((v, i) => v - before[i]);
+      return adder.value.dataSync().map((v, i) => v - before[i]);
     };
     const small = run(1e-3);
     const large = run(1e3);
@@ -98,9 +98,9 @@ describe('SGD with the adaptive learning rate (SPEC.md)', () => {
 
   it('a zero adder gradient leaves the filters unchanged (no NaN from the norm)', () => {
     const { adder } = setup(0.2);
-    const before = adder.value.data.slice();
+    const before = adder.value.dataSync().slice();
     new SGD([adder], { lr: 0.1 }).step();
-    expect(sameBits(adder.value.data, before)).toBe(true);
+    expect(sameBits(adder.value.dataSync(), before)).toBe(true);
   });
 
   it('rejects invalid options', () => {

@@ -130,9 +130,9 @@ export function addernetSystems(threadCounts: readonly number[], isas: readonly 
               },
               async outputs(mode) {
                 prepare();
-                if (mode === 'fwd') return { y: fwd().data };
+                if (mode === 'fwd') return { y: fwd().dataSync() };
                 const [y, dx, dw] = train();
-                return { y: y.data, dx: dx?.data, dw: dw.data };
+                return { y: y.dataSync(), dx: dx?.dataSync(), dw: dw.dataSync() };
               },
               async dispose() {},
             };

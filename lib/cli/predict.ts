@@ -165,7 +165,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   await model.dispose();
   const k = Math.min(top, model.info.numClasses);
   const predictions = images.map((image, i) => {
-    const probs = softmax(logits.data.subarray(i * model.info.numClasses, (i + 1) * model.info.numClasses));
+    const probs = softmax(logits.dataSync().subarray(i * model.info.numClasses, (i + 1) * model.info.numClasses));
     const order = probs.map((p, c) => [p, c] as const).sort((a, b) => b[0] - a[0]).slice(0, k);
     return { image, top: order.map(([probability, c]) => ({ class: c, label: labels[c], probability })) };
   });

@@ -468,7 +468,7 @@ function prepareTensor(name: string, value: unknown): Prepared {
   const arg = `tensors[${JSON.stringify(name)}]`;
   if (name === '__metadata__') throw rangeError('ERR_ADDERNET_OPTION', 'a tensor name', 'any name but "__metadata__"', '"__metadata__"');
   if (value instanceof Tensor) {
-    return { name, dtype: 'F32', shape: [...value.shape], bytes: littleEndianBytes(value.data, 4) };
+    return { name, dtype: 'F32', shape: [...value.shape], bytes: littleEndianBytes(value.dataSync(), 4) };
   }
   if (value === null || typeof value !== 'object') throw typeError(arg, 'a Tensor or { dtype, shape, data }', value);
   const { dtype, shape } = value as { dtype?: unknown; shape?: unknown };

@@ -12,6 +12,12 @@ function pairOf(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
+/** Copies a fresh gradient into the parameter's own (in place) and frees the fresh one. */
+function setGrad(p: Parameter, g: Tensor): void {
+  p.grad.storage.copyFrom(g.storage);
+  g.dispose();
+}
+
 function filled(n: number, draw: () => number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; ++i) a[i] = draw();
@@ -77,8 +83,8 @@ abstract class ConvLike extends Module {
     const x = cached(this.input, this.config().type);
     const b = this.adder ? ops.adder2dBackward : ops.conv2dBackward;
     const g = b(x, this.weight.value, gradOut, { ...this.opts(), bias: !!this.bias, inputGrad: this.needsInputGrad });
-    this.weight.grad.set(g.gradWeight.data);
-    if (this.bias && g.gradBias) this.bias.grad.set(g.gradBias.data);
+    setGrad(this.weight, g.gradWeight);
+    if (this.bias && g.gradBias) setGrad(this.bias, g.gradBias);
     this.input = undefined;
     return g.gradInput ?? gradOut; // first layer: nothing upstream needs it
   }
@@ -139,8 +145,8 @@ abstract class LinearLike extends Module {
     const x = cached(this.input, this.config().type);
     const b = this.adder ? ops.adderLinearBackward : ops.linearBackward;
     const g = b(x, this.weight.value, gradOut, { bias: !!this.bias, inputGrad: this.needsInputGrad });
-    this.weight.grad.set(g.gradWeight.data);
-    if (this.bias && g.gradBias) this.bias.grad.set(g.gradBias.data);
+    setGrad(this.weight, g.gradWeight);
+    if (this.bias && g.gradBias) setGrad(this.bias, g.gradBias);
     this.input = undefined;
     return g.gradInput ?? gradOut;
   }
@@ -176,7 +182,7 @@ abstract class BatchNorm extends Module {
   readonly runningVar: Tensor;
   /** PyTorch's num_batches_tracked (kept for checkpoints; momentum is fixed). */
   numBatchesTracked = 0;
-  private saved?: { x: Tensor; mean: Float32Array; invStd: Float32Array };
+  private saved?: { x: Tensor; mean: Tensor; invStd: Tensor };
   constructor(
     readonly args: BatchNormArgs,
     private readonly rank: 2 | 4,
@@ -208,8 +214,8 @@ abstract class BatchNorm extends Module {
   backward(gradOut: Tensor): Tensor {
     const s = cached(this.saved, this.config().type);
     const g = F.batchNormBackward(s.x, this.weight.value, gradOut, s.mean, s.invStd);
-    this.weight.grad.set(g.gradWeight.data);
-    this.bias.grad.set(g.gradBias.data);
+    setGrad(this.weight, g.gradWeight);
+    setGrad(this.bias, g.gradBias);
     this.saved = undefined;
     return g.gradInput;
   }

@@ -123,7 +123,7 @@ export class Model {
     const label = sourceName ?? (typeof source === 'string' ? source : undefined);
     const where = label ? ` in ${label}` : '';
     const seen = new Set<string>();
-    const copies: [Float32Array, Float32Array | number[]][] = [];
+    const copies: [Tensor, Float32Array | number[]][] = [];
     const counters: [BatchNorm1d | BatchNorm2d, number][] = [];
     // Validate everything before changing anything: a failed load leaves the model as it was.
     for (const [rawName, value] of entries) {
@@ -148,16 +148,16 @@ export class Model {
         throw rangeError('ERR_ADDERNET_SHAPE', `"${rawName}"${where}`, `shape ${describe(want.shape)}`, `shape ${describe(shape)}`);
       }
       const values = valueAsNumbers(value, rawName);
-      if (values.length !== want.data.length) {
-        throw rangeError('ERR_ADDERNET_SIZE', `"${rawName}"${where}`, `${want.data.length} values`, `${values.length}`);
+      if (values.length !== want.size) {
+        throw rangeError('ERR_ADDERNET_SIZE', `"${rawName}"${where}`, `${want.size} values`, `${values.length}`);
       }
-      copies.push([want.data, values]);
+      copies.push([want, values]);
     }
     const missing = [...own.keys()].filter((n) => !seen.has(n));
     if (missing.length) {
       throw rangeError('ERR_ADDERNET_FORMAT', 'state dict', `every tensor of this ${this.info.arch} model`, `none for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}${where}`);
     }
-    for (const [target, values] of copies) target.set(values);
+    for (const [target, values] of copies) target.storage.write(values instanceof Float32Array ? values : Float32Array.from(values));
     for (const [bn, count] of counters) bn.numBatchesTracked = count;
     this.version += 1;
     return this;
@@ -215,7 +215,7 @@ function readStateSource(source: StateSource): [string, Tensor | SafetensorsTens
 }
 
 function valueAsNumbers(value: Tensor | SafetensorsTensor, name: string): Float32Array | number[] {
-  if (value instanceof Tensor) return value.data;
+  if (value instanceof Tensor) return value.dataSync();
   if (value.dtype === 'I64' || value.dtype === 'U64') return Array.from(value.data as BigInt64Array, Number);
   if (value.dtype === 'F32' || value.dtype === 'F64' || value.dtype === 'F16' || value.dtype === 'BF16') return toFloat32Array(value);
   throw rangeError('ERR_ADDERNET_FORMAT', `"${name}"`, 'a floating-point tensor', `dtype ${value.dtype}`);
@@ -245,7 +245,7 @@ function sameState(snapshot: [string, Float32Array][], current: [string, Tensor]
   if (snapshot.length !== current.length) return false;
   return snapshot.every(([n, a], i) => {
     const [m, t] = current[i];
-    const b = t.data;
+    const b = t.dataSync();
     return n === m && a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   });
 }
@@ -306,7 +306,7 @@ class Predictor {
     if (this.failure || this.closing) return Promise.reject((this.failure ?? disposedError)());
     this.sync(model);
     const id = this.nextId++;
-    const data = x.data.slice(); // the caller may change x while the call is pending
+    const data = x.dataSync(); // a copy: the caller may change x while the call is pending
     return new Promise<Tensor>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
@@ -319,7 +319,7 @@ class Predictor {
     const config = JSON.stringify(model.config());
     const state = Object.entries(model.stateDict());
     if (this.sent && this.sent.config === config && sameState(this.sent.state, state)) return;
-    const snapshot = state.map(([n, t]): [string, Float32Array] => [n, t.data.slice()]);
+    const snapshot = state.map(([n, t]): [string, Float32Array] => [n, t.dataSync()]);
     // postMessage clones synchronously, so the worker gets exactly the snapshot kept here.
     this.worker.postMessage({ type: 'load', config, state: snapshot });
     this.sent = { config, state: snapshot };

@@ -3,20 +3,21 @@
 // its parameters' gradients. Each parameter is used once per forward, so
 // gradients are set, not accumulated.
 import { codedError } from '../errors';
-import { Tensor } from '../tensor';
+import { Tensor, zeros } from '../tensor';
 
 /** 'adder' parameters get the adaptive learning rate (SPEC.md); the rest plain SGD. */
 export type ParameterKind = 'adder' | 'plain';
 
 export class Parameter {
-  readonly grad: Float32Array;
+  /** Written in place by each backward (same shape as value). */
+  readonly grad: Tensor;
   /** Bumped by every optimizer step (a change counter; predict() compares the weights themselves). */
   version = 0;
   constructor(
     public value: Tensor,
     readonly kind: ParameterKind = 'plain',
   ) {
-    this.grad = new Float32Array(value.size);
+    this.grad = zeros(value.shape);
   }
 }
 

@@ -5,6 +5,7 @@
 import { checkPositive, describe, rangeError } from '../errors';
 import { native } from '../native';
 import { sgdUpdate } from '../train-ops';
+import { type Tensor, zeros } from '../tensor';
 import type { Parameter } from './module';
 
 export interface SGDOptions {
@@ -24,8 +25,8 @@ export class SGD {
   readonly weightDecay: number;
   readonly nesterov: boolean;
   readonly eta: number;
-  private readonly momentumBuffers: Float32Array[];
-  private readonly scaled: (Float32Array | undefined)[];
+  private readonly momentumBuffers: (Tensor | null)[];
+  private readonly scaled: (Tensor | undefined)[];
   private steps = 0;
 
   constructor(
@@ -41,8 +42,8 @@ export class SGD {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw rangeError('ERR_ADDERNET_OPTION', 'nesterov', 'momentum > 0 and dampening 0', `momentum ${describe(this.momentum)}, dampening ${describe(this.dampening)}`);
     }
-    this.momentumBuffers = params.map((p) => new Float32Array(this.momentum > 0 ? p.grad.length : 0));
-    this.scaled = params.map((p) => (p.kind === 'adder' ? new Float32Array(p.grad.length) : undefined));
+    this.momentumBuffers = params.map((p) => (this.momentum > 0 ? zeros(p.grad.shape) : null));
+    this.scaled = params.map((p) => (p.kind === 'adder' ? zeros(p.grad.shape) : undefined));
   }
 
   step(): void {
@@ -51,10 +52,10 @@ export class SGD {
       let grad = p.grad;
       const scaled = this.scaled[i];
       if (scaled) {
-        native.adaptiveScale(grad, scaled, this.eta);
+        native.adaptiveScale(grad.storage, scaled.storage, this.eta);
         grad = scaled;
       }
-      sgdUpdate(p.value.data, grad, this.momentumBuffers[i], {
+      sgdUpdate(p.value, grad, this.momentumBuffers[i], {
         lr: this.lr, momentum: this.momentum, dampening: this.dampening,
         weightDecay: this.weightDecay, nesterov: this.nesterov, firstStep,
       });

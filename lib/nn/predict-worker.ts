@@ -18,8 +18,8 @@ function load(config: string, state: [string, Float32Array][]): void {
   const values = new Map(state); // a Map: names never meet Object.prototype keys
   for (const [n, t] of Object.entries(m.stateDict())) {
     const d = values.get(n);
-    if (!d || d.length !== t.data.length) throw new Error(`addernet: predict worker got no weights of the right size for ${n}`);
-    t.data.set(d);
+    if (!d || d.length !== t.size) throw new Error(`addernet: predict worker got no weights of the right size for ${n}`);
+    t.storage.write(d);
   }
   model = m.eval();
   loadedConfig = config;
@@ -40,8 +40,12 @@ parentPort?.on('message', (msg: Message) => {
   }
   try {
     if (!model) throw loadError ?? new Error('addernet: predict worker has no model');
-    const y = model.forward(new Tensor(msg.data, msg.shape));
-    parentPort?.postMessage({ id: msg.id, data: y.data, shape: [...y.shape] }, [y.data.buffer as ArrayBuffer]);
+    const x = new Tensor(msg.data, msg.shape);
+    const y = model.forward(x);
+    const data = y.dataSync();
+    x.dispose();
+    y.dispose();
+    parentPort?.postMessage({ id: msg.id, data, shape: [...y.shape] }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e as Error & { code?: string };
     parentPort?.postMessage({ id: msg.id, error: { message: String(err?.message ?? err), name: String(err?.name ?? 'Error'), code: typeof err?.code === 'string' ? err.code : undefined } });
