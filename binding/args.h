@@ -19,28 +19,6 @@ Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code);
 [[noreturn]] void throw_option(Napi::Env env, const std::string& msg);
 [[noreturn]] void throw_shape(Napi::Env env, const std::string& msg);
 
-// Runs a kernel, turning C++ failures into coded JS errors: invalid_argument
-// (data or geometry that do not fit) is ERR_ADDERNET_SHAPE; the layer memory
-// limit, an overflowing byte count or a failed allocation ERR_ADDERNET_MEMORY;
-// anything else ERR_ADDERNET_NATIVE.
-template <class Fn>
-void run_kernel(Napi::Env env, Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    throw_shape(env, std::string("addernet: ") + e.what());
-  } catch (const std::length_error& e) {
-    throw error_with_code(env, Napi::RangeError::New(env, std::string("addernet: ") + e.what()),
-                          "ERR_ADDERNET_MEMORY");
-  } catch (const std::bad_alloc&) {
-    throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory for a kernel"),
-                          "ERR_ADDERNET_MEMORY");
-  } catch (const std::exception& e) {
-    throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + e.what()),
-                          "ERR_ADDERNET_NATIVE");
-  }
-}
-
 // A tensor argument, a Storage (binding/tensor.h) or a Float32Array, with
 // exactly `expected` elements. Returns null for an absent optional argument;
 // a disposed Storage is ERR_ADDERNET_DISPOSED.

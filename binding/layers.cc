@@ -5,6 +5,7 @@
 
 #include "addernet.h"
 #include "args.h"
+#include "queue.h"
 
 namespace adn_binding {
 namespace {
@@ -13,42 +14,42 @@ typedef void (*ForwardFn)(const adn::Conv2dShape&, const float*, const float*, c
 typedef void (*BackwardFn)(const adn::Conv2dShape&, const float*, const float*, const float*,
                            float*, float*, float*);
 
-Napi::Value forward(const Napi::CallbackInfo& info, ForwardFn fn) {
+Napi::Value forward(const Napi::CallbackInfo& info, ForwardFn fn, const char* op) {
   const adn::Conv2dShape s = conv_shape(info, 4);
-  const float* x = float_array(info, 0, "x", s.input_size(), false);
-  const float* w = float_array(info, 1, "weight", s.weight_size(), false);
-  const float* b = float_array(info, 2, "bias", s.t, true);
-  float* y = float_array(info, 3, "out", s.output_size(), false);
-  run_kernel(info.Env(), [&] { fn(s, x, w, b, y); });
-  return info.Env().Undefined();
+  Launch k(info, op);
+  const float* x = k.in(0, "x", s.input_size());
+  const float* w = k.in(1, "weight", s.weight_size());
+  const float* b = info[2].IsNull() || info[2].IsUndefined() ? nullptr : k.in(2, "bias", s.t);
+  float* y = k.out(3, "out", s.output_size());
+  return Napi::Number::New(info.Env(), double(k.run([=] { fn(s, x, w, b, y); })));
 }
 
-Napi::Value backward(const Napi::CallbackInfo& info, BackwardFn fn) {
+Napi::Value backward(const Napi::CallbackInfo& info, BackwardFn fn, const char* op) {
   const adn::Conv2dShape s = conv_shape(info, 6);
-  const float* x = float_array(info, 0, "x", s.input_size(), false);
-  const float* w = float_array(info, 1, "weight", s.weight_size(), false);
-  const float* gy = float_array(info, 2, "gradOut", s.output_size(), false);
-  float* gx = float_array(info, 3, "gradInput", s.input_size(), true);
-  float* gw = float_array(info, 4, "gradWeight", s.weight_size(), true);
-  float* gb = float_array(info, 5, "gradBias", s.t, true);
-  run_kernel(info.Env(), [&] { fn(s, x, w, gy, gx, gw, gb); });
-  return info.Env().Undefined();
+  Launch k(info, op);
+  const float* x = k.in(0, "x", s.input_size());
+  const float* w = k.in(1, "weight", s.weight_size());
+  const float* gy = k.in(2, "gradOut", s.output_size());
+  float* gx = k.out(3, "gradInput", s.input_size(), true);
+  float* gw = k.out(4, "gradWeight", s.weight_size(), true);
+  float* gb = k.out(5, "gradBias", s.t, true);
+  return Napi::Number::New(info.Env(), double(k.run([=] { fn(s, x, w, gy, gx, gw, gb); })));
 }
 
 }  // namespace
 
-Napi::Value Adder2dForward(const Napi::CallbackInfo& info) { return forward(info, adn::adder2d_forward); }
-Napi::Value Conv2dForward(const Napi::CallbackInfo& info) { return forward(info, adn::conv2d_forward); }
-Napi::Value Adder2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::adder2d_backward); }
-Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::conv2d_backward); }
+Napi::Value Adder2dForward(const Napi::CallbackInfo& info) { return forward(info, adn::adder2d_forward, "adder2dForward"); }
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info) { return forward(info, adn::conv2d_forward, "conv2dForward"); }
+Napi::Value Adder2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::adder2d_backward, "adder2dBackward"); }
+Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::conv2d_backward, "conv2dBackward"); }
 
 Napi::Value AdaptiveScale(const Napi::CallbackInfo& info) {
   const int64_t n = float_length(info, 0, "grad");
-  const float* g = float_array(info, 0, "grad", n, false);
-  float* out = float_array(info, 1, "out", n, false);
   const double eta = number(info, 2, "eta");
-  adn::adaptive_scale(g, n, float(eta), out);
-  return info.Env().Undefined();
+  Launch k(info, "adaptiveScale");
+  const float* g = k.in(0, "grad", n);
+  float* out = k.out(1, "out", n);
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::adaptive_scale(g, n, float(eta), out); })));
 }
 
 }  // namespace adn_binding

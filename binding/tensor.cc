@@ -7,7 +7,9 @@
 
 #include "../cpp/allocator.h"
 #include "../cpp/checked_size.h"
+#include "../cpp/queue.h"
 #include "args.h"
+#include "queue.h"
 
 namespace adn_binding {
 
@@ -43,12 +45,23 @@ HostBuffer::HostBuffer(int64_t n)
 
 HostBuffer::~HostBuffer() { adn::host_allocator().release(data); }
 
+std::shared_ptr<const Failure> HostBuffer::failure() const {
+  std::lock_guard<std::mutex> g(mutex_);
+  return failure_;
+}
+
+void HostBuffer::set_failure(std::shared_ptr<const Failure> f) {
+  std::lock_guard<std::mutex> g(mutex_);
+  failure_ = std::move(f);
+}
+
 Napi::Function Storage::Define(Napi::Env env) {
   return DefineClass(env, "Storage",
                      {InstanceAccessor<&Storage::Length>("length"),
                       InstanceAccessor<&Storage::Bytes>("bytes"),
                       InstanceAccessor<&Storage::Disposed>("disposed"),
                       InstanceMethod<&Storage::Read>("read"),
+                      InstanceMethod<&Storage::ReadAsync>("readAsync"),
                       InstanceMethod<&Storage::Write>("write"),
                       InstanceMethod<&Storage::Fill>("fill"),
                       InstanceMethod<&Storage::CopyFrom>("copyFrom"),
@@ -63,37 +76,50 @@ Storage* Storage::From(Napi::Env env, Napi::Value v) {
   return Unwrap(v.As<Napi::Object>());
 }
 
-// new Storage(length): zeros; new Storage(Float32Array): a copy;
+// new Storage(length[, zero = true]): zeros; new Storage(Float32Array): a copy;
 // new Storage(External<shared_ptr>): another reference (share()).
 Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {
   Napi::Env env = info.Env();
   napi_type_tag_object(env, info.This(), &kStorageTag);
   Napi::Value arg = info[0];
   if (arg.IsExternal()) {
-    buf_ = *arg.As<Napi::External<std::shared_ptr<HostBuffer>>>().Data();
+    adopt(env, *arg.As<Napi::External<std::shared_ptr<HostBuffer>>>().Data());
     return;
   }
+  std::shared_ptr<HostBuffer> b;
   try {
     if (arg.IsTypedArray()) {
+      // Copied on this thread: the block is new, so no queued kernel can touch it yet.
       auto src = float32(env, arg, "data");
-      buf_ = std::make_shared<HostBuffer>(int64_t(src.ElementLength()));
-      if (src.ElementLength()) std::memcpy(buf_->data, src.Data(), src.ElementLength() * sizeof(float));
+      b = std::make_shared<HostBuffer>(int64_t(src.ElementLength()));
+      if (src.ElementLength()) std::memcpy(b->data, src.Data(), src.ElementLength() * sizeof(float));
     } else {
-      buf_ = std::make_shared<HostBuffer>(checked_length(env, arg));
-      if (buf_->length) std::memset(buf_->data, 0, size_t(buf_->length) * sizeof(float));
+      b = std::make_shared<HostBuffer>(checked_length(env, arg));
+      // new Storage(n, false): left as the allocator gives it, for a kernel
+      // output (every kernel writes its whole output; the native tests
+      // poison outputs to prove it).
+      const bool zero = !(info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+      if (zero && b->length) std::memset(b->data, 0, size_t(b->length) * sizeof(float));
     }
   } catch (const std::bad_alloc&) {
     throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory for a tensor"), "ERR_ADDERNET_MEMORY");
   } catch (const std::length_error& e) {
     throw error_with_code(env, Napi::RangeError::New(env, std::string("addernet: ") + e.what()), "ERR_ADDERNET_MEMORY");
   }
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(buf_->bytes));
+  adopt(env, std::move(b));
+}
+
+// V8 is told a block's bytes while any JS Storage holds it (queued tasks may
+// hold it a little longer; they are not counted).
+void Storage::adopt(Napi::Env env, std::shared_ptr<HostBuffer> b) {
+  buf_ = std::move(b);
+  if (buf_->js_refs.fetch_add(1) == 0) Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(buf_->bytes));
 }
 
 Storage::~Storage() {
-  // Finaliser: the tensor was never disposed. The block goes back to the
-  // cache; V8's external-memory count is corrected in drop() when possible.
-  if (buf_ && buf_.use_count() == 1) {
+  // Finaliser of a tensor that was never disposed: the block goes back to the
+  // cache once no queued task uses it.
+  if (buf_ && buf_->js_refs.fetch_sub(1) == 1) {
     int64_t ignored = 0;
     napi_adjust_external_memory(Env(), -int64_t(buf_->bytes), &ignored);
   }
@@ -106,8 +132,18 @@ HostBuffer& Storage::live(Napi::Env env) const {
 
 void Storage::drop(Napi::Env env) {
   if (!buf_) return;
-  if (buf_.use_count() == 1) Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(buf_->bytes));
+  if (buf_->js_refs.fetch_sub(1) == 1) Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(buf_->bytes));
   buf_.reset();
+}
+
+void Storage::on_queue(Napi::Env env, std::function<void()> fn, bool check_failure) {
+  auto failed = std::make_shared<std::shared_ptr<const Failure>>();
+  adn::Queue& q = cpu_queue(env);
+  q.wait(q.submit([b = buf_, fn = std::move(fn), failed, check_failure] {
+    if (check_failure && (*failed = b->failure())) return;
+    fn();
+  }));
+  if (*failed) throw failure_error(env, **failed);
 }
 
 Napi::Value Storage::Length(const Napi::CallbackInfo& info) {
@@ -130,8 +166,36 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   if (int64_t(dst.ElementLength()) != b.length)
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for dst but received " +
                          std::to_string(dst.ElementLength()));
-  if (b.length) std::memcpy(dst.Data(), b.data, size_t(b.length) * sizeof(float));
+  // This thread is blocked until the copy is done, so dst stays where it is.
+  float* out = dst.Data();
+  on_queue(env, [&b, out] { if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float)); }, true);
   return env.Undefined();
+}
+
+// readAsync(): Promise<Float32Array>, resolved on this thread once the copy,
+// queued after every kernel before it, has run; rejected with the failure of
+// a kernel it depends on.
+Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HostBuffer& b = live(env);
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  // The destination lives off the V8 heap and is pinned by a reference until resolved.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(b.length) * sizeof(float));
+  auto pinned = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
+  float* out = static_cast<float*>(ab.Data());
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                            "addernet.readAsync", 0, 1);
+  cpu_queue(env).submit([buf = buf_, out, tsfn, deferred, pinned]() mutable {
+    auto f = buf->failure();
+    if (!f && buf->length) std::memcpy(out, buf->data, size_t(buf->length) * sizeof(float));
+    tsfn.BlockingCall([f, deferred, pinned, n = buf->length](Napi::Env env, Napi::Function) {
+      if (f) deferred->Reject(failure_error(env, *f).Value());
+      else deferred->Resolve(Napi::Float32Array::New(env, size_t(n), pinned->Value(), 0));
+      pinned->Reset();
+    });
+    tsfn.Release();
+  });
+  return deferred->Promise();
 }
 
 // write(src: Float32Array, offset = 0): copies src into [offset, offset + src.length).
@@ -144,7 +208,8 @@ Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
   if (offset > b.length || n > b.length - offset)
     throw_range(env, "Expected at most " + std::to_string(b.length - std::min(offset, b.length)) +
                          " elements for src but received " + std::to_string(n));
-  if (n) std::memcpy(b.data + offset, src.Data(), size_t(n) * sizeof(float));
+  const float* from = src.Data();
+  on_queue(env, [&b, from, offset, n] { if (n) std::memcpy(b.data + offset, from, size_t(n) * sizeof(float)); }, false);
   return env.Undefined();
 }
 
@@ -153,7 +218,7 @@ Napi::Value Storage::Fill(const Napi::CallbackInfo& info) {
   HostBuffer& b = live(env);
   if (!info[0].IsNumber()) throw_type(env, "Expected a number for value");
   const float v = float(info[0].As<Napi::Number>().DoubleValue());
-  std::fill(b.data, b.data + b.length, v);
+  on_queue(env, [&b, v] { std::fill(b.data, b.data + b.length, v); }, false);
   return env.Undefined();
 }
 
@@ -166,7 +231,12 @@ Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
   HostBuffer& o = other->live(env);
   if (o.length != b.length)
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for source but received " + std::to_string(o.length));
-  if (&o != &b && b.length) std::memcpy(b.data, o.data, size_t(b.length) * sizeof(float));
+  // Queued like a kernel: it reads `other` after its writers and passes their failure on.
+  auto src = other->shared();
+  cpu_queue(env).submit([src, dst = buf_] {
+    dst->set_failure(src->failure());
+    if (src != dst && dst->length) std::memcpy(dst->data, src->data, size_t(dst->length) * sizeof(float));
+  });
   return env.Undefined();
 }
 

@@ -5,21 +5,41 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
 
 namespace adn_binding {
 
+// What went wrong in a queued kernel, kept on the storages it was to write
+// (and passed on to everything computed from them) until a read reports it.
+struct Failure {
+  std::string message;
+  const char* code;  // ERR_ADDERNET_*
+  bool range;        // a RangeError (else an Error)
+  uint64_t ticket;   // the failed op's task
+};
+
 // One block of float32 elements from the host allocator; freed into its cache
-// when the last reference goes.
+// when the last reference goes (a JS Storage or a queued task that uses it).
 struct HostBuffer {
   explicit HostBuffer(int64_t length);
   ~HostBuffer();
   HostBuffer(const HostBuffer&) = delete;
   HostBuffer& operator=(const HostBuffer&) = delete;
+  std::shared_ptr<const Failure> failure() const;
+  void set_failure(std::shared_ptr<const Failure> f);
   float* data;
   int64_t length;
   size_t bytes;  // the allocator's size-class bytes
+  std::atomic<int> js_refs{0};  // JS Storage objects holding it (V8 is told its bytes while > 0)
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Failure> failure_;
 };
 
 class Storage : public Napi::ObjectWrap<Storage> {
@@ -33,19 +53,25 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   // Null once disposed.
   HostBuffer* buffer() const { return buf_.get(); }
+  const std::shared_ptr<HostBuffer>& shared() const { return buf_; }
 
  private:
   Napi::Value Length(const Napi::CallbackInfo& info);
   Napi::Value Bytes(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value ReadAsync(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Fill(const Napi::CallbackInfo& info);
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
   Napi::Value Share(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void drop(Napi::Env env);
+  void adopt(Napi::Env env, std::shared_ptr<HostBuffer> b);
   HostBuffer& live(Napi::Env env) const;
+  // Runs fn on the device queue after everything queued before it, waits,
+  // and throws the failure a kernel left on this storage (if any).
+  void on_queue(Napi::Env env, std::function<void()> fn, bool check_failure);
 
   std::shared_ptr<HostBuffer> buf_;
 };

@@ -12,6 +12,7 @@
 
 #include "../cpp/train_ops.h"  // the kernels' header of the same name
 #include "args.h"
+#include "queue.h"
 
 namespace adn_binding {
 namespace {
@@ -100,22 +101,22 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const auto d = int_dims(info, 8, 3, 1);
   const int64_t n = d[0], c = d[1], hw = d[2];
   check_elements(env, double(n) * double(c) * double(hw));
-  const float* x = float_array(info, 0, "x", n * c * hw, false);
-  const float* gamma = float_array(info, 1, "weight", c, false);
-  const float* beta = float_array(info, 2, "bias", c, false);
-  float* rmean = float_array(info, 3, "runningMean", c, false);
-  float* rvar = float_array(info, 4, "runningVar", c, false);
-  float* y = float_array(info, 5, "out", n * c * hw, false);
-  float* smean = float_array(info, 6, "saveMean", c, false);
-  float* sinvstd = float_array(info, 7, "saveInvStd", c, false);
+  Launch k(info, "batchNormForward");
+  const float* x = k.in(0, "x", n * c * hw);
+  const float* gamma = k.in(1, "weight", c);
+  const float* beta = k.in(2, "bias", c);
+  float* rmean = k.inout(3, "runningMean", c);
+  float* rvar = k.inout(4, "runningVar", c);
+  float* y = k.out(5, "out", n * c * hw);
+  float* smean = k.out(6, "saveMean", c);
+  float* sinvstd = k.out(7, "saveInvStd", c);
   const bool training = flag(info, 9, "training");
   const double momentum = number(info, 10, "momentum");
   const double eps = number(info, 11, "eps");
-  run_kernel(env, [&] {
+  return Napi::Number::New(env, double(k.run([=] {
     adn::batch_norm_forward(n, c, hw, x, gamma, beta, rmean, rvar, training, momentum, eps, y,
                             smean, sinvstd);
-  });
-  return env.Undefined();
+  })));
 }
 
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
@@ -123,53 +124,54 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const auto d = int_dims(info, 8, 3, 1);
   const int64_t n = d[0], c = d[1], hw = d[2];
   check_elements(env, double(n) * double(c) * double(hw));
-  const float* x = float_array(info, 0, "x", n * c * hw, false);
-  const float* gamma = float_array(info, 1, "weight", c, false);
-  const float* gy = float_array(info, 2, "gradOut", n * c * hw, false);
-  const float* smean = float_array(info, 3, "saveMean", c, false);
-  const float* sinvstd = float_array(info, 4, "saveInvStd", c, false);
-  float* gx = float_array(info, 5, "gradInput", n * c * hw, true);
-  float* gg = float_array(info, 6, "gradWeight", c, true);
-  float* gb = float_array(info, 7, "gradBias", c, true);
-  run_kernel(env, [&] {
+  Launch k(info, "batchNormBackward");
+  const float* x = k.in(0, "x", n * c * hw);
+  const float* gamma = k.in(1, "weight", c);
+  const float* gy = k.in(2, "gradOut", n * c * hw);
+  const float* smean = k.in(3, "saveMean", c);
+  const float* sinvstd = k.in(4, "saveInvStd", c);
+  float* gx = k.out(5, "gradInput", n * c * hw, true);
+  float* gg = k.out(6, "gradWeight", c, true);
+  float* gb = k.out(7, "gradBias", c, true);
+  return Napi::Number::New(env, double(k.run([=] {
     adn::batch_norm_backward(n, c, hw, x, gamma, gy, smean, sinvstd, gx, gg, gb);
-  });
-  return env.Undefined();
+  })));
 }
 
 Napi::Value ReluForward(const Napi::CallbackInfo& info) {
   const int64_t n = float_length(info, 0, "x");
-  const float* x = float_array(info, 0, "x", n, false);
-  float* y = float_array(info, 1, "out", n, false);
-  run_kernel(info.Env(), [&] { adn::relu_forward(x, y, n); });
-  return info.Env().Undefined();
+  Launch k(info, "reluForward");
+  const float* x = k.in(0, "x", n);
+  float* y = k.out(1, "out", n);
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::relu_forward(x, y, n); })));
 }
 
 Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
   const int64_t n = float_length(info, 0, "y");
-  const float* y = float_array(info, 0, "y", n, false);
-  const float* gy = float_array(info, 1, "gradOut", n, false);
-  float* gx = float_array(info, 2, "gradInput", n, false);
-  run_kernel(info.Env(), [&] { adn::relu_backward(y, gy, gx, n); });
-  return info.Env().Undefined();
+  Launch k(info, "reluBackward");
+  const float* y = k.in(0, "y", n);
+  const float* gy = k.in(1, "gradOut", n);
+  float* gx = k.out(2, "gradInput", n);
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::relu_backward(y, gy, gx, n); })));
 }
 
 Napi::Value Add(const Napi::CallbackInfo& info) {
   const int64_t n = float_length(info, 0, "a");
-  const float* a = float_array(info, 0, "a", n, false);
-  const float* b = float_array(info, 1, "b", n, false);
-  float* out = float_array(info, 2, "out", n, false);
-  run_kernel(info.Env(), [&] { adn::add(a, b, out, n); });
-  return info.Env().Undefined();
+  Launch k(info, "add");
+  const float* a = k.in(0, "a", n);
+  const float* b = k.in(1, "b", n);
+  float* out = k.out(2, "out", n);
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::add(a, b, out, n); })));
 }
 
 Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   const adn::Pool2dShape s = pool_shape(info, 3);
-  const float* x = float_array(info, 0, "x", s.input_size(), false);
-  float* y = float_array(info, 1, "out", s.output_size(), false);
+  Launch k(info, "maxPool2dForward");
+  const float* x = k.in(0, "x", s.input_size());
+  float* y = k.out(1, "out", s.output_size());
   int32_t* argmax = int32_array(info, 2, "argmax", s.output_size());
-  run_kernel(info.Env(), [&] { adn::max_pool2d_forward(s, x, y, argmax); });
-  return info.Env().Undefined();
+  k.host_array();
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::max_pool2d_forward(s, x, y, argmax); })));
 }
 
 Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
@@ -178,28 +180,29 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   const int64_t planes = d[0], in_plane = d[1], out_plane = d[2];
   check_elements(env, double(planes) * double(in_plane));
   check_elements(env, double(planes) * double(out_plane));
-  const float* gy = float_array(info, 0, "gradOut", planes * out_plane, false);
+  Launch k(info, "maxPool2dBackward");
+  const float* gy = k.in(0, "gradOut", planes * out_plane);
   const int32_t* argmax = int32_array(info, 1, "argmax", planes * out_plane);
-  float* gx = float_array(info, 2, "gradInput", planes * in_plane, false);
+  k.host_array();
+  float* gx = k.out(2, "gradInput", planes * in_plane);
   // The kernel checks each argmax against the plane before writing through it.
-  run_kernel(env, [&] { adn::max_pool2d_backward(planes, in_plane, out_plane, gy, argmax, gx); });
-  return env.Undefined();
+  return Napi::Number::New(env, double(k.run([=] { adn::max_pool2d_backward(planes, in_plane, out_plane, gy, argmax, gx); })));
 }
 
 Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
   const adn::Pool2dShape s = pool_shape(info, 2);
-  const float* x = float_array(info, 0, "x", s.input_size(), false);
-  float* y = float_array(info, 1, "out", s.output_size(), false);
-  run_kernel(info.Env(), [&] { adn::avg_pool2d_forward(s, x, y); });
-  return info.Env().Undefined();
+  Launch k(info, "avgPool2dForward");
+  const float* x = k.in(0, "x", s.input_size());
+  float* y = k.out(1, "out", s.output_size());
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::avg_pool2d_forward(s, x, y); })));
 }
 
 Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
   const adn::Pool2dShape s = pool_shape(info, 2);
-  const float* gy = float_array(info, 0, "gradOut", s.output_size(), false);
-  float* gx = float_array(info, 1, "gradInput", s.input_size(), false);
-  run_kernel(info.Env(), [&] { adn::avg_pool2d_backward(s, gy, gx); });
-  return info.Env().Undefined();
+  Launch k(info, "avgPool2dBackward");
+  const float* gy = k.in(0, "gradOut", s.output_size());
+  float* gx = k.out(1, "gradInput", s.input_size());
+  return Napi::Number::New(info.Env(), double(k.run([=] { adn::avg_pool2d_backward(s, gy, gx); })));
 }
 
 Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
@@ -207,29 +210,44 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   const auto d = int_dims(info, 3, 2, 1);
   const int64_t n = d[0], k = d[1];
   check_elements(env, double(n) * double(k));
-  const float* logits = float_array(info, 0, "logits", n * k, false);
-  const int32_t* labels = int32_array(info, 1, "labels", n);
-  float* grad = float_array(info, 2, "gradLogits", n * k, true);
+  Launch launch(info, "softmaxCrossEntropy");
+  const float* logits = launch.in(0, "logits", n * k);
+  // Copied: labels are small, and the kernel may run after this call returns.
+  const int32_t* given = int32_array(info, 1, "labels", n);
+  auto labels = std::make_shared<std::vector<int32_t>>(given, given + n);
+  float* grad = launch.out(2, "gradLogits", n * k, true);
   // Checked here for the message; the kernel checks again before reading.
   for (int64_t r = 0; r < n; ++r)
-    if (labels[r] < 0 || labels[r] >= k)
+    if ((*labels)[size_t(r)] < 0 || (*labels)[size_t(r)] >= k)
       throw_shape(env, "Expected class labels in [0, " + std::to_string(k) +
-                           ") for labels but received " + std::to_string(labels[r]) +
+                           ") for labels but received " + std::to_string((*labels)[size_t(r)]) +
                            " at index " + std::to_string(r));
-  adn::LossResult r{};
-  run_kernel(env, [&] { r = adn::softmax_cross_entropy(n, k, logits, labels, grad); });
+  // result: a 2-element storage for [loss, correct] (queued), or absent: wait and return them.
+  const bool queued = !info[4].IsUndefined();
+  float* result = queued ? launch.out(4, "result", 2) : nullptr;
+  auto r = std::make_shared<adn::LossResult>();
+  if (!queued) launch.host_array();
+  const uint64_t ticket = launch.run([=] {
+    *r = adn::softmax_cross_entropy(n, k, logits, labels->data(), grad);
+    if (result) {
+      result[0] = float(r->loss);
+      result[1] = float(r->correct);
+    }
+  });
+  if (queued) return Napi::Number::New(env, double(ticket));
   Napi::Object out = Napi::Object::New(env);
-  out.Set("loss", Napi::Number::New(env, r.loss));
-  out.Set("correct", Napi::Number::New(env, double(r.correct)));
+  out.Set("loss", Napi::Number::New(env, r->loss));
+  out.Set("correct", Napi::Number::New(env, double(r->correct)));
   return out;
 }
 
 Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t n = float_length(info, 0, "param");
-  float* param = float_array(info, 0, "param", n, false);
-  const float* grad = float_array(info, 1, "grad", n, false);
-  float* buf = float_array(info, 2, "momentumBuffer", n, true);
+  Launch k(info, "sgdUpdate");
+  float* param = k.inout(0, "param", n);
+  const float* grad = k.in(1, "grad", n);
+  float* buf = k.inout(2, "momentumBuffer", n, true);
   const double lr = number(info, 3, "lr");
   const double momentum = number(info, 4, "momentum");
   const double dampening = number(info, 5, "dampening");
@@ -238,11 +256,10 @@ Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
   const bool first_step = flag(info, 8, "firstStep");
   if (momentum != 0.0 && !buf)
     throw_type(env, "Expected a Float32Array for momentumBuffer (momentum is not 0) but received " + received(info[2]));
-  run_kernel(env, [&] {
+  return Napi::Number::New(env, double(k.run([=] {
     adn::sgd_update(n, param, grad, buf, lr, momentum, dampening, weight_decay, nesterov,
                     first_step);
-  });
-  return env.Undefined();
+  })));
 }
 
 }  // namespace adn_binding

@@ -69,6 +69,9 @@ CachingAllocator::~CachingAllocator() {
 }
 
 void* CachingAllocator::allocate(size_t bytes) {
+  // Far above any machine's memory: refused without asking the system (whose
+  // answer to 2^63 bytes may be a warning or an abort under sanitizers).
+  if (bytes > (size_t(1) << 50)) throw std::bad_alloc();
   const size_t cls = size_class(bytes);
   {
     std::lock_guard<std::mutex> g(mutex_);

@@ -17,6 +17,8 @@ export interface NativeStorage {
   readonly disposed: boolean;
   /** Copies every element into dst (exactly `length` long). */
   read(dst: Float32Array): void;
+  /** Copies every element out once the kernels before it have run (rejects with their failure). */
+  readAsync(): Promise<Float32Array>;
   /** Copies src into [offset, offset + src.length). */
   write(src: Float32Array, offset?: number): void;
   fill(value: number): void;
@@ -32,57 +34,62 @@ export interface NativeMemoryInfo {
   systemAllocations: number; cacheHits: number;
 }
 
+/** Ops return the ticket of their queued kernel (its place in the device queue). */
 /** What a kernel reads or writes: a tensor's storage (or, for the binding's own checks, a Float32Array). */
 type Buf = NativeStorage | Float32Array;
 
 export interface NativeAddon {
-  /** new Storage(length) is zero-filled; new Storage(array) copies it. */
-  Storage: new (init: number | Float32Array) => NativeStorage;
+  /** new Storage(length) is zero-filled (unless zero is false: a kernel output); new Storage(array) copies it. */
+  Storage: new (init: number | Float32Array, zero?: boolean) => NativeStorage;
   memoryInfo(device: string): NativeMemoryInfo;
   emptyCache(device: string): void;
   setCacheLimit(device: string, bytes: number): void;
   resetPeakMemory(device: string): void;
-  adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): void;
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): void;
+  adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
+  conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
   adder2dBackward(
     x: Buf, w: Buf, gradOut: Buf,
     gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: ConvDims,
-  ): void;
+  ): number;
   conv2dBackward(
     x: Buf, w: Buf, gradOut: Buf,
     gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: ConvDims,
-  ): void;
-  adaptiveScale(grad: Buf, out: Buf, eta: number): void;
+  ): number;
+  adaptiveScale(grad: Buf, out: Buf, eta: number): number;
   // Training operations (binding/train_ops.cc). Running stats update in place when training.
   batchNormForward(
     x: Buf, weight: Buf, bias: Buf, runningMean: Buf, runningVar: Buf,
     out: Buf, saveMean: Buf, saveInvStd: Buf,
     dims: readonly [n: number, c: number, hw: number], training: boolean, momentum: number, eps: number,
-  ): void;
+  ): number;
   batchNormBackward(
     x: Buf, weight: Buf, gradOut: Buf, saveMean: Buf, saveInvStd: Buf,
     gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: readonly [n: number, c: number, hw: number],
-  ): void;
-  reluForward(x: Buf, out: Buf): void;
-  reluBackward(y: Buf, gradOut: Buf, gradInput: Buf): void;
-  add(a: Buf, b: Buf, out: Buf): void;
-  maxPool2dForward(x: Buf, out: Buf, argmax: Int32Array, dims: PoolDims): void;
+  ): number;
+  reluForward(x: Buf, out: Buf): number;
+  reluBackward(y: Buf, gradOut: Buf, gradInput: Buf): number;
+  add(a: Buf, b: Buf, out: Buf): number;
+  maxPool2dForward(x: Buf, out: Buf, argmax: Int32Array, dims: PoolDims): number;
   maxPool2dBackward(
     gradOut: Buf, argmax: Int32Array, gradInput: Buf,
     dims: readonly [planes: number, inPlane: number, outPlane: number],
-  ): void;
-  avgPool2dForward(x: Buf, out: Buf, dims: PoolDims): void;
-  avgPool2dBackward(gradOut: Buf, gradInput: Buf, dims: PoolDims): void;
+  ): number;
+  avgPool2dForward(x: Buf, out: Buf, dims: PoolDims): number;
+  avgPool2dBackward(gradOut: Buf, gradInput: Buf, dims: PoolDims): number;
+  /** Without result: waits and returns the loss; with a 2-element result storage: queued, returns the ticket. */
   softmaxCrossEntropy(
     logits: Buf, labels: Int32Array, gradLogits: Buf | null, dims: readonly [n: number, k: number],
   ): { loss: number; correct: number };
+  softmaxCrossEntropy(
+    logits: Buf, labels: Int32Array, gradLogits: Buf | null, dims: readonly [n: number, k: number], result: NativeStorage,
+  ): number;
   sgdUpdate(
     param: Buf, grad: Buf, momentumBuffer: Buf | null,
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
-  ): void;
+  ): number;
   backendInfo(): {
     isa: 'avx512' | 'avx2' | 'scalar'; threads: number; cacheLimit: number; layerMemoryLimit: number; warnings: string[];
   };

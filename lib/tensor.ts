@@ -1,6 +1,7 @@
 // Tensors own native storage on a device (issue 9): a block of the device's
-// caching allocator (cpp/allocator.h), not a JavaScript array. Reads copy out
-// (`await t.data()`, `t.dataSync()`); `dispose()` (or `using`) returns the
+// caching allocator (cpp/allocator.h), not a JavaScript array. Ops queue
+// their kernels on the device's queue and return at once; reads copy out
+// once the kernels before them have run (`await t.data()`, `t.dataSync()`); `dispose()` (or `using`) returns the
 // block to the cache at once, and a finaliser does so for tensors that are
 // never disposed. The native bytes are reported to V8, so garbage collection
 // sees them.
@@ -19,6 +20,12 @@ export function checkDevice(value: unknown, argument = 'device'): Device {
     throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')} (this build has no CUDA backend yet)`, JSON.stringify(value));
   }
   throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')}`, describe(value));
+}
+
+/** A queued kernel's failure, with the stack of the call that awaited it. */
+function withStack(err: unknown, caller: Error): unknown {
+  if (err instanceof Error && caller.stack) err.stack = `${err.name}: ${err.message}\n${caller.stack.split('\n').slice(1).join('\n')}`;
+  return err;
 }
 
 function checkShapeArray(shape: unknown): number[] {
@@ -74,12 +81,25 @@ export class Tensor {
     return this.storage.disposed;
   }
 
-  /** The elements, copied into a new Float32Array, once every op writing them has run. */
+  /**
+   * The elements, copied into a new Float32Array once every op queued before
+   * this call has run; the thread stays free meanwhile. Rejects with the
+   * error of a failed op the elements depend on (its code and message, which
+   * names the op, and the stack of this call).
+   */
   async data(): Promise<Float32Array> {
-    return this.dataSync();
+    this.check();
+    // The rejection comes from the device queue, with no JavaScript stack:
+    // give it the caller's, captured now (formatted only if it fails).
+    const caller = new Error();
+    try {
+      return await this.storage.readAsync();
+    } catch (err) {
+      throw withStack(err, caller);
+    }
   }
 
-  /** The elements, copied into a new Float32Array; blocks until the ops writing them have run. */
+  /** The elements, copied into a new Float32Array; blocks the thread until the ops writing them have run. */
   dataSync(): Float32Array {
     this.check();
     const out = new Float32Array(this.size);
@@ -145,9 +165,9 @@ export function zeros(shape: readonly number[]): Tensor {
   return new Tensor(new native.Storage(checkOutputSize(shape, 'shape')), shape);
 }
 
-/** An output tensor for a kernel to fill (zeroed today; the engine may skip that). */
+/** @internal An output tensor for a kernel to fill: its elements are undefined until then. */
 export function empty(shape: readonly number[]): Tensor {
-  return new Tensor(new native.Storage(shape.reduce((a, b) => a * b, 1)), shape);
+  return new Tensor(new native.Storage(shape.reduce((a, b) => a * b, 1), false), shape);
 }
 
 export function isTensor(value: unknown): value is Tensor {

@@ -328,6 +328,32 @@ export function softmaxCrossEntropy(
   labels: Int32Array,
   opts?: SoftmaxCrossEntropyOptions,
 ): SoftmaxCrossEntropyResult {
+  const { z, n, k, grad } = lossArguments(logits, labels, opts);
+  // Labels are range-checked natively (a JS pass would be a per-element loop).
+  // Waits for the kernel: the numbers are needed now.
+  const r = native.softmaxCrossEntropy(z.storage, labels, grad?.storage ?? null, [n, k]);
+  const result: SoftmaxCrossEntropyResult = { loss: r.loss, correct: r.correct };
+  if (grad) result.gradLogits = grad;
+  return result;
+}
+
+/**
+ * @internal The same, queued (fit and evaluate): `result` holds [loss,
+ * correct] once the kernel has run, so the caller awaits `result.data()`
+ * instead of blocking its thread.
+ */
+export function softmaxCrossEntropyQueued(
+  logits: Tensor,
+  labels: Int32Array,
+  opts?: SoftmaxCrossEntropyOptions,
+): { result: Tensor; gradLogits?: Tensor } {
+  const { z, n, k, grad } = lossArguments(logits, labels, opts);
+  const result = empty([2]);
+  native.softmaxCrossEntropy(z.storage, labels, grad?.storage ?? null, [n, k], result.storage);
+  return grad ? { result, gradLogits: grad } : { result };
+}
+
+function lossArguments(logits: Tensor, labels: Int32Array, opts: SoftmaxCrossEntropyOptions | undefined) {
   const z = checkTensor(logits, 'logits', [2], '[N, K]');
   checkNonEmpty(z, 'logits', '[N, K]');
   const [n, k] = z.shape;
@@ -336,12 +362,7 @@ export function softmaxCrossEntropy(
     throw rangeError('ERR_ADDERNET_SIZE', 'labels', `${n} elements (one per row of logits)`, `${labels.length} elements`);
   }
   const wantGrad = checkFlag(checkOptions(opts, 'opts', false).grad, 'opts.grad', true);
-  const grad = wantGrad ? empty([n, k]) : undefined;
-  // Labels are range-checked natively (a JS pass would be a per-element loop).
-  const { loss, correct } = native.softmaxCrossEntropy(z.storage, labels, grad?.storage ?? null, [n, k]);
-  const result: SoftmaxCrossEntropyResult = { loss, correct };
-  if (grad) result.gradLogits = grad;
-  return result;
+  return { z, n, k, grad: wantGrad ? empty([n, k]) : undefined };
 }
 
 /**

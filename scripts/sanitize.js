@@ -42,6 +42,7 @@ const SLICE = [
   'test/checkpoint.test.ts',
   'test/fuzz.test.ts',
   'test/tensor.test.ts',
+  'test/engine.test.ts',
 ];
 
 // What a sanitizer prints when it reports (UBSan: "file:line:col: runtime error: ...").

@@ -7,6 +7,7 @@ import {
   backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, zeros, type Tensor,
 } from '../lib/index';
 import { native } from '../lib/native';
+import * as F from '../lib/train-ops';
 import { mulberry32, randomArray } from './reference';
 
 const initial = backendInfo();
@@ -210,11 +211,17 @@ describe('sizes beyond the limits', () => {
     thrown(() => zeros([2 ** 20, 2 ** 20]), RangeError, 'ERR_ADDERNET_SIZE', wording('shape'));
   });
 
-  it('a layer whose scratch exceeds the memory limit is refused natively, and the next call works', () => {
+  it('a layer whose scratch exceeds the memory limit fails in its queued kernel: the read rejects, the next call works', async () => {
     const one = t([1, 1, 1, 1], [1]);
-    // A 3x3 output, but a padded copy of (2^21 + 1)^2 floats (17.6 TB).
-    thrown(() => ops.adder2d(one, one, { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY', /scratch memory, more than the limit/);
-    thrown(() => ops.conv2dBackward(one, one, t([1, 1, 3, 3]), { stride: 2 ** 20, padding: 2 ** 20 }), RangeError, 'ERR_ADDERNET_MEMORY');
+    // A 3x3 output, but a padded copy of (2^21 + 1)^2 floats (17.6 TB): the op returns, its kernel refuses.
+    const y = ops.adder2d(one, one, { stride: 2 ** 20, padding: 2 ** 20 });
+    thrown(() => y.dataSync(), RangeError, 'ERR_ADDERNET_MEMORY', /^addernet: adder2dForward: a layer call needs at least .* scratch memory, more than the limit/);
+    await expect(y.data()).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_ADDERNET_MEMORY' });
+    // What is computed from a failed tensor fails with the same error, without running.
+    const z = F.relu(y);
+    thrown(() => z.dataSync(), RangeError, 'ERR_ADDERNET_MEMORY', /adder2dForward/);
+    const g = ops.conv2dBackward(one, one, t([1, 1, 3, 3]), { stride: 2 ** 20, padding: 2 ** 20 });
+    thrown(() => g.gradWeight.dataSync(), RangeError, 'ERR_ADDERNET_MEMORY', /conv2dBackward/);
     expect(Array.from(ops.adder2d(one, one, { stride: 2, padding: 1 }).dataSync())).toEqual([-1, -1, -1, -1]);
   });
 

@@ -28,8 +28,9 @@ function run(c) {
       const x = makeTensor(c.x), w = makeTensor(c.w);
       const fwd = c.adder ? a.ops.adder2d : a.ops.conv2d;
       const y = fwd(x, w, opts);
+      y.dataSync(); // a failure inside a queued kernel surfaces at the read
       const bwd = c.adder ? a.ops.adder2dBackward : a.ops.conv2dBackward;
-      bwd(x, w, y, { ...opts, bias: true });
+      bwd(x, w, y, { ...opts, bias: true }).gradWeight.dataSync();
       return;
     }
     case 'pool': {
@@ -37,7 +38,7 @@ function run(c) {
       const { y, argmax } = a.trainOps.maxPool2d(x, opts);
       a.trainOps.maxPool2dBackward(y, argmax, c.x);
       const avg = a.trainOps.avgPool2d(x, opts);
-      a.trainOps.avgPool2dBackward(avg, c.x, opts);
+      a.trainOps.avgPool2dBackward(avg, c.x, opts).dataSync();
       return;
     }
     case 'raw-conv': {

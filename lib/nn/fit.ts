@@ -3,7 +3,7 @@
 import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
-import { softmaxCrossEntropy } from '../train-ops';
+import { softmaxCrossEntropyQueued } from '../train-ops';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
 
@@ -122,11 +122,18 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       const dropLast = datasetSize(data) % batchSize === 1;
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         options.signal?.throwIfAborted();
+        // The whole step is queued; awaiting its loss keeps the event loop free while it runs.
         const logits = model.forward(x);
-        const r = softmaxCrossEntropy(logits, y);
-        model.backward(r.gradLogits!);
+        const loss = softmaxCrossEntropyQueued(logits, y);
+        model.backward(loss.gradLogits!);
         optimizer.step();
         model.version += 1;
+        const [lossValue, right] = await loss.result.data();
+        x.dispose();
+        logits.dispose();
+        loss.result.dispose();
+        loss.gradLogits!.dispose();
+        const r = { loss: lossValue, correct: right };
         lossSum += r.loss * y.length;
         correct += r.correct;
         count += y.length;
@@ -162,7 +169,13 @@ async function evaluateDataset(model: Model, data: Dataset, batchSize: number, s
   try {
     for (const { x, y } of batches(data, { batchSize, shuffle: false })) {
       signal?.throwIfAborted();
-      const r = softmaxCrossEntropy(model.forward(x), y, { grad: false });
+      const logits = model.forward(x);
+      const loss = softmaxCrossEntropyQueued(logits, y, { grad: false });
+      const [lossValue, right] = await loss.result.data();
+      x.dispose();
+      logits.dispose();
+      loss.result.dispose();
+      const r = { loss: lossValue, correct: right };
       lossSum += r.loss * y.length;
       correct += r.correct;
       await nextTick();

@@ -1,0 +1,75 @@
+// Native tests for the in-order device queue (issue 9): order, waiting,
+// concurrent submitters, a throwing task, and destruction with work pending.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "queue.h"
+
+static int g_failures = 0, g_checks = 0;
+
+static void expect_true(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    std::printf("FAIL %s\n", what.c_str());
+    ++g_failures;
+  }
+}
+
+int main() {
+  {
+    adn::Queue q;
+    std::vector<int> order;
+    uint64_t last = 0;
+    for (int i = 0; i < 1000; ++i) last = q.submit([&order, i] { order.push_back(i); });
+    q.wait(last);
+    bool in_order = order.size() == 1000;
+    for (int i = 0; in_order && i < 1000; ++i) in_order = order[size_t(i)] == i;
+    expect_true(in_order, "tasks run in submission order");
+    expect_true(q.completed() == 1000 && q.submitted() == 1000, "counters");
+    expect_true(!q.on_executor(), "the test thread is not the executor");
+    bool inside = false;
+    q.wait(q.submit([&] { inside = q.on_executor(); }));
+    expect_true(inside, "tasks run on the executor thread");
+  }
+  {
+    adn::Queue q;
+    q.submit([] { throw std::runtime_error("boom"); });
+    std::atomic<int> after{0};
+    q.wait(q.submit([&] { after = 1; }));
+    expect_true(after == 1, "a throwing task does not stop the queue");
+  }
+  {
+    adn::Queue q;
+    std::atomic<int64_t> sum{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+      ts.emplace_back([&q, &sum, t] {
+        for (int i = 0; i < 500; ++i) q.submit([&sum, t, i] { sum += t * 1000 + i; });
+      });
+    for (auto& t : ts) t.join();
+    q.drain();
+    int64_t want = 0;
+    for (int t = 0; t < 4; ++t)
+      for (int i = 0; i < 500; ++i) want += t * 1000 + i;
+    expect_true(sum == want && q.completed() == 2000, "concurrent submitters: every task runs once");
+  }
+  {
+    std::atomic<int> ran{0};
+    {
+      adn::Queue q;
+      for (int i = 0; i < 50; ++i)
+        q.submit([&ran] {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+          ++ran;
+        });
+    }
+    expect_true(ran == 50, "destruction runs what was submitted, then joins");
+  }
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures ? 1 : 0;
+}
