@@ -6,8 +6,9 @@
 // bench/results/train.json and the "train" section of bench/RESULTS.md.
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { backendInfo, fit, models, setNumThreads, supportedIsas, type Dataset, type Model } from '../lib/index';
+import { backendInfo, fit, memoryInfo, models, resetPeakMemory, setNumThreads, supportedIsas, type Dataset, type Model } from '../lib/index';
 import { gc, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 const { values: args } = parseArgs({
@@ -33,6 +34,8 @@ interface Cell {
 const CELLS: Cell[] = [
   { model: 'lenet5bn', layer: 'adder', batchSize: 64, steps: 60 },
   { model: 'lenet5bn', layer: 'conv', batchSize: 64, steps: 60 },
+  { model: 'resnet20', layer: 'adder', batchSize: 64, steps: 8 },
+  { model: 'resnet20', layer: 'conv', batchSize: 64, steps: 8 },
   { model: 'resnet20', layer: 'adder', batchSize: 256, steps: 3 },
   { model: 'resnet20', layer: 'conv', batchSize: 256, steps: 3 },
 ];
@@ -82,25 +85,47 @@ interface Result extends Cell {
   maxExamplesPerSecond: number;
   runs: number;
   samples: number[];
+  /** Event-loop delay during the timed fits (perf_hooks.monitorEventLoopDelay, 1 ms resolution), ms. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  /** Bytes of parameters, their gradients and the optimizer's momentum (what any step must hold). */
+  stateBytes: number;
+  /** The allocator's peak live bytes during the timed fits (state plus activations and temporaries). */
+  peakTensorBytes: number;
+  /** Process RSS: before the model was built, and the growth of its peak (monotonic over the process). */
+  rssBeforeMb: number;
+  peakRssGrowthMb: number;
 }
+
+const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
 
 async function main(): Promise<void> {
   const results: Result[] = [];
-  console.log('| model | layer | batch | steps/run | examples/s (median) | ms/step | min–max examples/s |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
+  console.log('| model | layer | batch | steps/run | examples/s (median) | ms/step | min–max examples/s | loop delay p50 / p99 / max ms | tensor peak / state MB | peak RSS growth MB |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const cell of cells) {
+    const rssBefore = process.memoryUsage().rss;
+    const peakBefore = process.resourceUsage().maxRSS * 1024;
     const model = build(cell);
     const ds = syntheticData(model, cell.batchSize * cell.steps, 7);
     const warm = syntheticData(model, cell.batchSize * 2, 8);
     const opts = { epochs: 1, batchSize: cell.batchSize, lr: 0.01, schedule: 'constant' as const, seed: 1 };
     await fit(model, warm, opts);
     const samples: number[] = [];
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    resetPeakMemory();
     for (let r = 0; r < runs; r++) {
       gc();
+      loop.enable();
       const h = await fit(model, ds, { ...opts, seed: r });
+      loop.disable();
       samples.push(h.epochs[0].examplesPerSecond);
     }
+    const peakTensorBytes = memoryInfo().peakBytes;
+    const paramElements = model.parameters().reduce((a, p) => a + p.value.size, 0);
+    const stateBytes = 4 * paramElements * 3; // value, gradient, momentum
+    const peakRssGrowth = Math.max(0, process.resourceUsage().maxRSS * 1024 - Math.max(peakBefore, rssBefore));
     await model.dispose();
+    const ms = (ns: number) => Math.round(ns / 1e5) / 10;
     const eps = median(samples);
     const res: Result = {
       ...cell,
@@ -110,11 +135,17 @@ async function main(): Promise<void> {
       maxExamplesPerSecond: Math.max(...samples),
       runs,
       samples,
+      loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+      stateBytes,
+      peakTensorBytes,
+      rssBeforeMb: Math.round(rssBefore / 2 ** 20),
+      peakRssGrowthMb: Math.round(peakRssGrowth / 2 ** 20),
     };
     results.push(res);
     console.log(
       `| ${cell.model} | ${cell.layer} | ${cell.batchSize} | ${cell.steps} | ${Math.round(eps).toLocaleString('en-US')} | ${res.msPerStep.toFixed(1)} | ` +
-        `${Math.round(res.minExamplesPerSecond).toLocaleString('en-US')}–${Math.round(res.maxExamplesPerSecond).toLocaleString('en-US')} |`,
+        `${Math.round(res.minExamplesPerSecond).toLocaleString('en-US')}–${Math.round(res.maxExamplesPerSecond).toLocaleString('en-US')} | ` +
+        `${res.loopDelayMs.p50} / ${res.loopDelayMs.p99} / ${res.loopDelayMs.max} | ${mb(res.peakTensorBytes)} / ${mb(res.stateBytes)} | ${res.peakRssGrowthMb} |`,
     );
   }
 
@@ -141,9 +172,13 @@ async function main(): Promise<void> {
       `${machine.loadAverage > 0.5 ? ` (load average ${machine.loadAverage.toFixed(1)} at start: other work was running)` : ''}.`,
     `fit() on synthetic data, SGD with momentum and weight decay, no augmentation; median of ${runs} timed runs after a warm-up${args.quick ? ' (quick mode)' : ''}.`,
     '',
-    '| model | layer | batch | examples/s | ms/step | range (examples/s) |',
-    '|---|---|---:|---:|---:|---:|',
-    ...results.map((r) => `| ${r.model === 'lenet5bn' ? 'LeNet-5-BN' : 'ResNet-20'} | ${r.layer === 'adder' ? 'AdderNet' : 'CNN'} | ${r.batchSize} | ${fmt(r.examplesPerSecond)} | ${r.msPerStep.toFixed(1)} | ${fmt(r.minExamplesPerSecond)}–${fmt(r.maxExamplesPerSecond)} |`),
+    '| model | layer | batch | examples/s | ms/step | range (examples/s) | event-loop delay p50 / p99 / max (ms) | tensor peak / state (MB) | peak RSS growth (MB) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.model === 'lenet5bn' ? 'LeNet-5-BN' : 'ResNet-20'} | ${r.layer === 'adder' ? 'AdderNet' : 'CNN'} | ${r.batchSize} | ${fmt(r.examplesPerSecond)} | ${r.msPerStep.toFixed(1)} | ${fmt(r.minExamplesPerSecond)}–${fmt(r.maxExamplesPerSecond)} | ${r.loopDelayMs.p50} / ${r.loopDelayMs.p99} / ${r.loopDelayMs.max} | ${mb(r.peakTensorBytes)} / ${mb(r.stateBytes)} | ${r.peakRssGrowthMb} |`),
+    '',
+    'Event-loop delay: `perf_hooks.monitorEventLoopDelay` during the timed fits. Tensor peak: the allocator\'s most live bytes during them',
+    '(parameters, gradients, momentum, saved activations, temporaries); state: parameters + gradients + momentum. Peak RSS growth: the',
+    'process\'s peak RSS (monotonic) above its RSS before the model was built, so later rows only show growth beyond earlier peaks.',
     '',
     ...ratios.map((r) => `- ${r.model === 'lenet5bn' ? 'LeNet-5-BN' : 'ResNet-20'}: AdderNet / CNN training speed = ${r.adderOverConv.toFixed(2)}`),
     '',

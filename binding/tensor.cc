@@ -187,8 +187,10 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
                                             "addernet.readAsync", 0, 1);
   cpu_queue(env).submit([buf = buf_, out, tsfn, deferred, pinned]() mutable {
     auto f = buf->failure();
-    if (!f && buf->length) std::memcpy(out, buf->data, size_t(buf->length) * sizeof(float));
-    tsfn.BlockingCall([f, deferred, pinned, n = buf->length](Napi::Env env, Napi::Function) {
+    const int64_t n = buf->length;
+    if (!f && n) std::memcpy(out, buf->data, size_t(n) * sizeof(float));
+    buf.reset();  // before resolving: the reader may dispose and count live tensors at once
+    tsfn.BlockingCall([f, deferred, pinned, n](Napi::Env env, Napi::Function) {
       if (f) deferred->Reject(failure_error(env, *f).Value());
       else deferred->Resolve(Napi::Float32Array::New(env, size_t(n), pinned->Value(), 0));
       pinned->Reset();

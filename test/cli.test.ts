@@ -115,6 +115,11 @@ describe('addernet train', () => {
     [['predict', 'm.safetensors'], 'IMAGE'],
     [['predict', 'runs/conv.safetensors', 'x.png', '--top', '0'], '--top'],
     [['frobnicate'], 'frobnicate'],
+    [['train', '--device', 'cuda'], 'no CUDA backend yet'],
+    [['train', '--device', 'tpu'], '--device'],
+    [['eval', 'm.safetensors', '--device', 'cuda'], '--device cuda'],
+    [['predict', 'm.safetensors', 'x.png', '--device', 'cuda'], '--device cuda'],
+    [['compare', '--device', 'cuda'], '--device cuda'],
   ])('exits 2 naming the problem: %j', (args, name) => {
     const r = cli(args);
     expect(r.status, r.stderr).toBe(2);

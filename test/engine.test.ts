@@ -3,20 +3,11 @@
 // rejects the read that depends on it (code, message naming the op, the
 // reader's stack) and passes to what is computed from it, disposing while
 // queued is safe, and fit() leaves the event loop free during a step.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { fit, memoryInfo, models, ops, tensor, trainOps, zeros, type Dataset } from '../lib/index';
-import { makeRng } from './nn-helpers';
+import { collectGarbage, makeRng } from './nn-helpers';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-async function collect(): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
+const collect = collectGarbage;
 
 const rng = makeRng(91);
 const t = (shape: number[], scale = 1) => tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1), scale), shape);
@@ -119,4 +110,19 @@ describe('fit keeps the event loop free', () => {
     // A blocked loop would fire about once per batch; a free one many times during each step.
     expect(ticks).toBeGreaterThan(10 * batches);
   }, 60_000);
+});
+
+describe('devices of models, fit and the CLI', () => {
+  it("model.to('cpu'), fit/evaluate { device: 'cpu' }; 'cuda' is a coded error naming the device", async () => {
+    const m = models.lenet5bn({ seed: 2 });
+    expect(m.to('cpu')).toBe(m);
+    expect(m.device).toBe('cpu');
+    expect(() => m.to('cuda' as never)).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_DEVICE', message: expect.stringContaining('"cuda"') }));
+    const r = makeRng(4);
+    const data: Dataset = { images: r.normalArray(8 * 784), labels: Int32Array.from({ length: 8 }, () => r.int(10)), shape: [1, 28, 28], numClasses: 10 };
+    await expect(fit(m, data, { device: 'cuda' as never })).rejects.toMatchObject({ code: 'ERR_ADDERNET_DEVICE', message: expect.stringContaining('options.device') });
+    const h = await fit(m, data, { epochs: 1, batchSize: 8, device: 'cpu' });
+    expect(h.epochs).toHaveLength(1);
+    await m.dispose();
+  });
 });

@@ -122,3 +122,19 @@ export function ensureDist(): void {
     if (!fs.existsSync(worker)) throw err;
   }
 }
+
+/**
+ * Runs garbage collection until tensor finalisers have run (N-API runs them
+ * after the macrotask of the collection that finds the object), so tests can
+ * compare memoryInfo() with a baseline.
+ */
+export async function collectGarbage(): Promise<void> {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}

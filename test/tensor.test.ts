@@ -1,23 +1,13 @@
 // Tensors on native device storage (issue 9): copies in and out, disposal,
 // shared storage of reshape views, the caching allocator's figures, the
 // finaliser, external memory reported to V8, and device names.
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   emptyCache, fit, memoryInfo, models, ops, resetPeakMemory, setCacheLimit, tensor, zeros, type Dataset, type Tensor,
 } from '../lib/index';
-import { makeRng } from './nn-helpers';
+import { collectGarbage, makeRng } from './nn-helpers';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-/** Collects garbage until finalisers have run (they run after the collection that finds the object). */
-async function collect(): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
+const collect = collectGarbage;
 
 const initialLimit = memoryInfo().cacheLimit;
 afterAll(() => setCacheLimit(initialLimit));

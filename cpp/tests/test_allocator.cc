@@ -11,18 +11,9 @@
 #include <vector>
 
 #include "allocator.h"
+#include "check.h"
 
 using adn::CachingAllocator;
-
-static int g_failures = 0, g_checks = 0;
-
-static void expect_true(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    std::printf("FAIL %s\n", what.c_str());
-    ++g_failures;
-  }
-}
 
 static void test_size_classes() {
   expect_true(CachingAllocator::size_class(0) == 512, "0 bytes -> 512");
@@ -156,6 +147,5 @@ int main() {
   test_cache_limit();
   test_refusals();
   test_threads();
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures ? 1 : 0;
+  return report();
 }

@@ -8,17 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "check.h"
 #include "queue.h"
-
-static int g_failures = 0, g_checks = 0;
-
-static void expect_true(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    std::printf("FAIL %s\n", what.c_str());
-    ++g_failures;
-  }
-}
 
 int main() {
   {
@@ -70,6 +61,5 @@ int main() {
     }
     expect_true(ran == 50, "destruction runs what was submitted, then joins");
   }
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures ? 1 : 0;
+  return report();
 }

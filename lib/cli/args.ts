@@ -181,3 +181,13 @@ export function optionsHelp(specs: OptionSpecs): string {
   const width = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`).join('\n');
 }
+
+/** --device, shared by train, eval, predict and compare. */
+export const DEVICE_OPTION: OptionSpec = { type: 'string', value: 'D', help: 'cpu (default) or cuda' };
+
+/** The --device flag: 'cpu'; 'cuda' is refused until the CUDA backend lands. */
+export function deviceFlag(values: Parsed['values']): 'cpu' {
+  const device = choiceFlag(values, 'device', ['cpu', 'cuda'] as const, 'cpu');
+  if (device === 'cuda') throw new UsageError('option --device cuda: this build of addernet has no CUDA backend yet (tensors and models run on cpu)');
+  return device;
+}

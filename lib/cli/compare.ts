@@ -3,7 +3,7 @@
 // then prints both test accuracies side by side with timing.
 import path from 'node:path';
 import { backendInfo } from '../backend';
-import { boolFlag, intFlag, numberFlag, optionsHelp, parse, stringFlag, type OptionSpecs } from './args';
+import { boolFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, optionsHelp, type OptionSpecs, parse, stringFlag } from './args';
 import { parseDataSpec } from './data';
 import { formatDuration, percent, thousands } from './progress';
 import { abortOnInterrupt, parseSchedule, runTraining, scheduleText, type TrainConfig, type TrainResult } from './train';
@@ -18,6 +18,7 @@ export const COMPARE_OPTIONS: OptionSpecs = {
   eta: { type: 'string', value: 'E', help: 'adaptive learning-rate coefficient of the adder layers (default 0.2)' },
   seed: { type: 'string', value: 'S', help: 'seed (default 0)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
+  device: DEVICE_OPTION,
   'out-dir': { type: 'string', value: 'DIR', help: `where checkpoints and plots go (default ${COMPARE_DEFAULTS.outDir}/)` },
   json: { type: 'boolean', help: 'print one JSON object at the end' },
   limit: { type: 'string', value: 'N', help: 'at most N examples, evenly spaced (quick runs)' },
@@ -71,6 +72,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     validate: true,
     seed: intFlag(values, 'seed', 0, COMPARE_DEFAULTS.seed),
     threads: intFlag(values, 'threads', 1),
+    device: deviceFlag(values),
     json: boolFlag(values, 'json'),
     limit: intFlag(values, 'limit', 1),
   };

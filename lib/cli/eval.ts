@@ -3,7 +3,7 @@ import { backendInfo, setNumThreads } from '../backend';
 import { datasetSize } from '../data/index';
 import { evaluate } from '../nn/fit';
 import { loadModel } from '../nn/checkpoint';
-import { boolFlag, choiceFlag, intFlag, optionsHelp, parse, stringFlag, UsageError, type OptionSpecs } from './args';
+import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
 import { DATA_HELP, limitDataset, loadData, parseDataSpec } from './data';
 import { percent, thousands } from './progress';
 
@@ -12,6 +12,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   split: { type: 'string', value: 'NAME', help: 'test (default) or train' },
   'batch-size': { type: 'string', value: 'B', help: 'examples per forward pass (default 256)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
+  device: DEVICE_OPTION,
   json: { type: 'boolean', help: 'print a JSON object' },
   limit: { type: 'string', value: 'N', help: 'at most N examples, evenly spaced (quick runs)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -34,6 +35,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const split = choiceFlag(values, 'split', ['test', 'train'] as const, 'test');
   const batchSize = intFlag(values, 'batch-size', 1, 256);
   const threads = intFlag(values, 'threads', 1);
+  deviceFlag(values); // cpu, or a usage error for cuda
   const limit = intFlag(values, 'limit', 1);
   const dataText = stringFlag(values, 'data');
   const spec = dataText === undefined ? undefined : parseDataSpec(dataText);

@@ -6,7 +6,7 @@ import { setNumThreads } from '../backend';
 import { normalize } from '../data/index';
 import { loadModel } from '../nn/checkpoint';
 import { tensor } from '../tensor';
-import { boolFlag, choiceFlag, intFlag, numbersFlag, optionsHelp, parse, stringFlag, UsageError, type OptionSpecs } from './args';
+import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numbersFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
 import { defaultNormalisation } from './data';
 import { percent } from './progress';
 import type Sharp from 'sharp';
@@ -21,6 +21,7 @@ export const PREDICT_OPTIONS: OptionSpecs = {
   std: { type: 'string', value: 'S', help: 'per-channel std of the training data' },
   labels: { type: 'string', value: 'A,B,...', help: 'class names (default digits for 1 channel, CIFAR-10 names for 3)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
+  device: DEVICE_OPTION,
   json: { type: 'boolean', help: 'print a JSON object' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
@@ -136,6 +137,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const top = intFlag(values, 'top', 1, 3);
   const invert = choiceFlag(values, 'invert', ['auto', 'yes', 'no'] as const, 'auto');
   const threads = intFlag(values, 'threads', 1);
+  deviceFlag(values); // cpu, or a usage error for cuda
   const json = boolFlag(values, 'json');
   const [file, ...images] = positionals;
   const model = loadModel(file);

@@ -10,7 +10,7 @@ import type { Model } from '../nn/model';
 import * as models from '../nn/models';
 import type { Schedule } from '../nn/optim';
 import {
-  UsageError, boolFlag, choiceFlag, intFlag, numberFlag, optionsHelp, parse, stringFlag, type OptionSpecs, type Parsed,
+  UsageError, boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, optionsHelp, parse, stringFlag, type OptionSpecs, type Parsed,
 } from './args';
 import { DATA_HELP, limitDataset, loadData, parseDataSpec, type DataSpec } from './data';
 import { plotPathFor, writeCurves } from './plot';
@@ -45,6 +45,7 @@ export const TRAIN_OPTIONS: OptionSpecs = {
   'no-validate': { type: 'boolean', help: 'skip the per-epoch test evaluation (the test set is still scored at the end)' },
   seed: { type: 'string', value: 'S', help: 'seed of initialisation, shuffling and augmentation (default 0)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
+  device: DEVICE_OPTION,
   out: { type: 'string', short: 'o', value: 'FILE', help: 'checkpoint path (default <model>-<layer>.safetensors); the plot goes beside it as .svg' },
   json: { type: 'boolean', help: 'print one JSON object at the end instead of the summary' },
   limit: { type: 'string', value: 'N', help: 'quick runs: at most N training and N test examples, evenly spaced' },
@@ -80,6 +81,7 @@ export interface TrainConfig {
   validate: boolean;
   seed: number;
   threads?: number;
+  device: 'cpu';
   out: string;
   json: boolean;
   limit?: number;
@@ -125,6 +127,7 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
     validate: !boolFlag(values, 'no-validate'),
     seed: intFlag(values, 'seed', 0, 0),
     threads: intFlag(values, 'threads', 1),
+    device: deviceFlag(values),
     out: stringFlag(values, 'out') ?? `${arch}-${layer}.safetensors`,
     json: boolFlag(values, 'json'),
     limit: intFlag(values, 'limit', 1),

@@ -3,6 +3,7 @@
 import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
+import { checkDevice, type Device } from '../tensor';
 import { softmaxCrossEntropyQueued } from '../train-ops';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
@@ -55,6 +56,8 @@ export interface FitOptions {
   callbacks?: FitCallbacks;
   /** Stops training after the current batch; fit() then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Where to train: the model is moved there first (default: where it is; 'cpu' in this build). */
+  device?: Device;
 }
 
 export interface History {
@@ -97,6 +100,7 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
   const seed = options.seed ?? 0;
   const schedule = options.schedule ?? 'cosine';
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', options.signal);
+  if (options.device !== undefined) model.to(checkDevice(options.device, 'options.device'));
   checkIdle(model, 'fit');
   const optimizer = new SGD(model.parameters(), {
     lr: baseLr,
@@ -188,9 +192,10 @@ async function evaluateDataset(model: Model, data: Dataset, batchSize: number, s
 }
 
 /** Mean loss and accuracy in eval mode. */
-export async function evaluate(model: Model, data: Dataset, options: { batchSize?: number } = {}): Promise<Evaluation> {
+export async function evaluate(model: Model, data: Dataset, options: { batchSize?: number; device?: Device } = {}): Promise<Evaluation> {
   const ds = checkModelData(model, data, 'data');
   const batchSize = checkInteger(options.batchSize ?? 256, 'batchSize', 1);
+  if (options.device !== undefined) model.to(checkDevice(options.device, 'options.device'));
   checkIdle(model, 'evaluate');
   model.busy = true;
   try {

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, rangeError, typeError, type AddernetError, type AddernetErrorCode } from '../errors';
 import { readSafetensors, toFloat32Array, type SafetensorsTensor } from '../io/safetensors';
 import { packageRoot } from '../paths';
-import { Tensor } from '../tensor';
+import { checkDevice, Tensor, type Device } from '../tensor';
 import { BatchNorm1d, BatchNorm2d } from './layers';
 import type { Module, ModuleConfig, Parameter } from './module';
 import { moduleFromConfig } from './registry';
@@ -52,6 +52,21 @@ export class Model {
 
   config(): ModelConfig {
     return { info: this.info, net: this.net.config() };
+  }
+
+  /** The device its parameters live on. */
+  get device(): Device {
+    return 'cpu';
+  }
+
+  /**
+   * Moves the parameters and buffers to `device` (in place, like PyTorch's
+   * module.to) and returns the model. 'cpu' is the only device of this build:
+   * other names throw ERR_ADDERNET_DEVICE.
+   */
+  to(device: Device): this {
+    checkDevice(device);
+    return this;
   }
 
   get training(): boolean {
