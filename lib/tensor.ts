@@ -70,6 +70,7 @@ export class Tensor {
     }
     this.size = size;
     this.shape = Object.freeze([...dims]);
+    collecting?.push(this);
   }
 
   get rank(): number {
@@ -151,6 +152,25 @@ export class Tensor {
 
   private check(): void {
     if (this.storage.disposed) throw codedError('ERR_ADDERNET_DISPOSED', `addernet: ${this.toString()} was disposed; it can no longer be read or used`);
+  }
+}
+
+let collecting: Tensor[] | undefined;
+
+/**
+ * @internal Runs fn (synchronously) and returns, with its result, every
+ * tensor constructed meanwhile, so that a training step can free at once
+ * whatever its layers did not (fit disposes them after reading the loss).
+ */
+export function collectTensors<T>(fn: () => T): { result: T; made: Tensor[] } {
+  const outer = collecting;
+  const made: Tensor[] = [];
+  collecting = made;
+  try {
+    return { result: fn(), made };
+  } finally {
+    collecting = outer;
+    outer?.push(...made);
   }
 }
 

@@ -3,7 +3,7 @@
 import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
-import { checkDevice, type Device } from '../tensor';
+import { checkDevice, collectTensors, type Device } from '../tensor';
 import { softmaxCrossEntropyQueued } from '../train-ops';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
@@ -127,16 +127,17 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         options.signal?.throwIfAborted();
         // The whole step is queued; awaiting its loss keeps the event loop free while it runs.
-        const logits = model.forward(x);
-        const loss = softmaxCrossEntropyQueued(logits, y);
-        model.backward(loss.gradLogits!);
-        optimizer.step();
+        const { result: loss, made } = collectTensors(() => {
+          const l = softmaxCrossEntropyQueued(model.forward(x), y);
+          model.backward(l.gradLogits!);
+          optimizer.step();
+          return l;
+        });
         model.version += 1;
         const [lossValue, right] = await loss.result.data();
+        // Whatever the step made and its layers did not free (logits, BN statistics, the input gradient).
         x.dispose();
-        logits.dispose();
-        loss.result.dispose();
-        loss.gradLogits!.dispose();
+        for (const t of made) t.dispose();
         const r = { loss: lossValue, correct: right };
         lossSum += r.loss * y.length;
         correct += r.correct;
@@ -173,12 +174,10 @@ async function evaluateDataset(model: Model, data: Dataset, batchSize: number, s
   try {
     for (const { x, y } of batches(data, { batchSize, shuffle: false })) {
       signal?.throwIfAborted();
-      const logits = model.forward(x);
-      const loss = softmaxCrossEntropyQueued(logits, y, { grad: false });
+      const { result: loss, made } = collectTensors(() => softmaxCrossEntropyQueued(model.forward(x), y, { grad: false }));
       const [lossValue, right] = await loss.result.data();
       x.dispose();
-      logits.dispose();
-      loss.result.dispose();
+      for (const t of made) t.dispose();
       const r = { loss: lossValue, correct: right };
       lossSum += r.loss * y.length;
       correct += r.correct;

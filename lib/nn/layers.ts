@@ -6,7 +6,7 @@ import * as ops from '../ops';
 import type { Pair } from '../ops';
 import * as F from '../train-ops';
 import { Tensor } from '../tensor';
-import { Module, Parameter, cached, type ModuleConfig } from './module';
+import { backwardChain, cached, forwardChain, Module, Parameter, type ModuleConfig } from './module';
 
 function pairOf(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
@@ -340,14 +340,12 @@ export class Sequential extends Module {
     const entries = Array.isArray(layers) ? layers.map((m, i) => [String(i), m] as const) : Object.entries(layers);
     for (const [name, m] of entries) this.addModule(name, m);
   }
+  private readonly kept: (Tensor | undefined)[] = [];
   forward(x: Tensor): Tensor {
-    for (const [, m] of this.modules) x = m.forward(x);
-    return x;
+    return forwardChain([...this.modules.values()], x, this.training, this.kept);
   }
   backward(gradOut: Tensor): Tensor {
-    const list = [...this.modules.values()];
-    for (let i = list.length - 1; i >= 0; --i) gradOut = list[i].backward(gradOut);
-    return gradOut;
+    return backwardChain([...this.modules.values()], gradOut, this.kept);
   }
   config(): ModuleConfig {
     return { type: 'Sequential', children: this.childConfigs() };
@@ -388,18 +386,37 @@ export class BasicBlock extends Module {
     }
   }
 
+  private readonly kept: (Tensor | undefined)[] = [];
+
+  private main(): Module[] {
+    return [this.conv1, this.bn1, this.relu1, this.conv2, this.bn2];
+  }
+
+  // Tensors made here and read by no backward (bn2's output, the shortcut
+  // branch's output, the sum before the last ReLU) are freed once read;
+  // the main path's activations are freed by backwardChain.
   forward(x: Tensor): Tensor {
-    let out = this.relu1.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
+    const out = forwardChain(this.main(), x, this.training, this.kept);
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    return this.reluOut.forward(F.add(out, shortcut));
+    const sum = F.add(out, shortcut);
+    out.dispose();
+    if (shortcut !== x) shortcut.dispose();
+    const y = this.reluOut.forward(sum);
+    sum.dispose();
+    return y;
   }
 
   backward(gradOut: Tensor): Tensor {
     const g = this.reluOut.backward(gradOut);
-    const main = this.conv1.backward(this.bn1.backward(this.relu1.backward(this.conv2.backward(this.bn2.backward(g)))));
+    const main = backwardChain(this.main(), g, this.kept);
     const shortcut = this.downsample ? this.downsample.backward(g) : g;
-    return this.needsInputGrad ? F.add(main, shortcut) : main;
+    if (!this.needsInputGrad) {
+      for (const t of new Set([g, shortcut])) t.dispose();
+      return main;
+    }
+    const gx = F.add(main, shortcut);
+    for (const t of new Set([g, shortcut, main])) t.dispose();
+    return gx;
   }
 
   train(mode = true): this {

@@ -100,3 +100,43 @@ export function cached<T>(value: T | undefined, module: string): T {
   }
   return value;
 }
+
+/**
+ * Runs modules one after another. In training, kept[i] is set to the output
+ * of modules[i] (for all but the last): the next module caches it for its
+ * backward, and so may modules[i] itself (ReLU keeps its output), so
+ * backwardChain frees it once both have run their backward. In evaluation an
+ * intermediate is freed as soon as the next module has read it (its kernel
+ * holds the storage until it has run).
+ */
+export function forwardChain(modules: readonly Module[], x: Tensor, training: boolean, kept: (Tensor | undefined)[]): Tensor {
+  let y = x;
+  for (let i = 0; i < modules.length; i++) {
+    const next = modules[i].forward(y);
+    if (training) {
+      if (i < modules.length - 1) kept[i] = next === y ? undefined : next;
+    } else if (y !== x && next !== y) {
+      y.dispose();
+    }
+    y = next;
+  }
+  return y;
+}
+
+/**
+ * Backward through modules run by forwardChain in training: each
+ * intermediate gradient is freed once the module before it has consumed it,
+ * each kept activation once the modules on both sides of it are done. The
+ * caller's gradOut and the returned gradient are left alone.
+ */
+export function backwardChain(modules: readonly Module[], gradOut: Tensor, kept: (Tensor | undefined)[]): Tensor {
+  let g = gradOut;
+  for (let i = modules.length - 1; i >= 0; --i) {
+    const next = modules[i].backward(g);
+    if (g !== gradOut && next !== g) g.dispose();
+    g = next;
+    kept[i]?.dispose();
+  }
+  kept.length = 0;
+  return g;
+}

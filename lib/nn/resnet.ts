@@ -2,7 +2,7 @@ import { Rng } from '../data/rng';
 import { checkInteger } from '../errors';
 import { Tensor } from '../tensor';
 import { AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, ReLU, Sequential, type LayerKind } from './layers';
-import { Module, type ModuleConfig } from './module';
+import { backwardChain, forwardChain, Module, type ModuleConfig } from './module';
 
 export interface ResNetArgs {
   /** Blocks per stage: 3 for ResNet-20, 5 for ResNet-32. */
@@ -49,15 +49,14 @@ export class ResNet extends Module {
     this.body = [conv1, bn1, relu, layer1, layer2, layer3, avgpool, fc, bn2];
   }
 
+  private readonly kept: (Tensor | undefined)[] = [];
+
   forward(x: Tensor): Tensor {
-    for (const m of this.body) x = m.forward(x);
-    return this.flatten.forward(x);
+    return forwardChain([...this.body, this.flatten], x, this.training, this.kept);
   }
 
   backward(gradOut: Tensor): Tensor {
-    let g = this.flatten.backward(gradOut);
-    for (let i = this.body.length - 1; i >= 0; --i) g = this.body[i].backward(g);
-    return g;
+    return backwardChain([...this.body, this.flatten], gradOut, this.kept);
   }
 
   train(mode = true): this {
