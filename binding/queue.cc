@@ -1,10 +1,13 @@
 #include "queue.h"
 
+#include <cstdint>
+#include <map>
 #include <new>
 #include <stdexcept>
 #include <utility>
 
 #include "../cpp/addernet.h"
+#include "../cpp/allocator.h"
 #include "args.h"
 
 namespace adn_binding {
@@ -66,6 +69,26 @@ std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_p
 
 thread_local adn::Queue* t_queue = nullptr;
 
+// Blocks released by this thread's tensors, by size class, with the queue
+// ticket at release: kernels up to it may still use them.
+struct StreamBlock {
+  float* block;
+  uint64_t ticket;
+};
+thread_local std::multimap<size_t, StreamBlock>* t_stream = nullptr;
+
+void flush_completed(uint64_t completed) {
+  if (!t_stream) return;
+  for (auto it = t_stream->begin(); it != t_stream->end();) {
+    if (it->second.ticket <= completed) {
+      adn::host_allocator().release(it->second.block);
+      it = t_stream->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 }  // namespace
 
 uint64_t Launch::run(std::function<void()> kernel) {
@@ -107,12 +130,44 @@ Napi::Error failure_error(Napi::Env env, const Failure& f) {
 adn::Queue& cpu_queue(Napi::Env env) {
   if (!t_queue) {
     t_queue = new adn::Queue();
+    t_stream = new std::multimap<size_t, StreamBlock>();
     napi_add_env_cleanup_hook(env, [](void*) {
       delete t_queue;  // runs what is queued, then joins the executor
       t_queue = nullptr;
+      flush_completed(UINT64_MAX);
+      delete t_stream;
+      t_stream = nullptr;
     }, nullptr);
   }
   return *t_queue;
 }
+
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write) {
+  adn::Queue& q = cpu_queue(env);
+  const uint64_t completed = q.completed();
+  flush_completed(completed);
+  const size_t cls = adn::CachingAllocator::size_class(bytes);
+  auto range = t_stream->equal_range(cls);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (!host_write || it->second.ticket <= completed) {
+      float* b = it->second.block;
+      t_stream->erase(it);
+      return b;
+    }
+  }
+  return static_cast<float*>(adn::host_allocator().allocate(bytes));
+}
+
+void stream_release(Napi::Env env, float* block) {
+  if (!t_stream) {  // this thread's queue is gone (environment teardown): nothing runs any more
+    adn::host_allocator().release(block);
+    return;
+  }
+  adn::Queue& q = cpu_queue(env);
+  t_stream->emplace(adn::host_allocator().block_bytes(block), StreamBlock{block, q.submitted()});
+  flush_completed(q.completed());
+}
+
+void stream_flush(Napi::Env env) { flush_completed(cpu_queue(env).completed()); }
 
 }  // namespace adn_binding

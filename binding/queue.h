@@ -55,4 +55,15 @@ Napi::Error failure_error(Napi::Env env, const Failure& f);
 // drained and joined when that thread's environment shuts down.
 adn::Queue& cpu_queue(Napi::Env env);
 
+// Stream-ordered reuse of tensor memory, as CUDA caching allocators do per
+// stream. When a tensor's last JS reference goes, kernels queued before may
+// still read its block; but every kernel queued from now on runs after them,
+// so the block can back a new kernel output at once. Host-side writes (a
+// tensor copied in, zeros) run now, so they take only blocks whose earlier
+// kernels have all run. Blocks the queue has passed go back to the allocator
+// (on the next release or allocation, and before memoryInfo).
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write);
+void stream_release(Napi::Env env, float* block);
+void stream_flush(Napi::Env env);
+
 }  // namespace adn_binding

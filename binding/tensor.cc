@@ -38,12 +38,14 @@ Napi::Float32Array float32(Napi::Env env, const Napi::Value& v, const char* name
 
 }  // namespace
 
-HostBuffer::HostBuffer(int64_t n)
-    : data(static_cast<float*>(adn::host_allocator().allocate(adn::checked_bytes(size_t(n), sizeof(float))))),
+HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write)
+    : data(stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write)),
       length(n),
       bytes(adn::host_allocator().block_bytes(data)) {}
 
-HostBuffer::~HostBuffer() { adn::host_allocator().release(data); }
+HostBuffer::~HostBuffer() {
+  if (owns_block) adn::host_allocator().release(data);
+}
 
 std::shared_ptr<const Failure> HostBuffer::failure() const {
   std::lock_guard<std::mutex> g(mutex_);
@@ -91,14 +93,14 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
     if (arg.IsTypedArray()) {
       // Copied on this thread: the block is new, so no queued kernel can touch it yet.
       auto src = float32(env, arg, "data");
-      b = std::make_shared<HostBuffer>(int64_t(src.ElementLength()));
+      b = std::make_shared<HostBuffer>(env, int64_t(src.ElementLength()), true);
       if (src.ElementLength()) std::memcpy(b->data, src.Data(), src.ElementLength() * sizeof(float));
     } else {
-      b = std::make_shared<HostBuffer>(checked_length(env, arg));
       // new Storage(n, false): left as the allocator gives it, for a kernel
       // output (every kernel writes its whole output; the native tests
       // poison outputs to prove it).
       const bool zero = !(info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+      b = std::make_shared<HostBuffer>(env, checked_length(env, arg), zero);
       if (zero && b->length) std::memset(b->data, 0, size_t(b->length) * sizeof(float));
     }
   } catch (const std::bad_alloc&) {
@@ -117,11 +119,12 @@ void Storage::adopt(Napi::Env env, std::shared_ptr<HostBuffer> b) {
 }
 
 Storage::~Storage() {
-  // Finaliser of a tensor that was never disposed: the block goes back to the
-  // cache once no queued task uses it.
+  // Finaliser of a tensor that was never disposed.
   if (buf_ && buf_->js_refs.fetch_sub(1) == 1) {
     int64_t ignored = 0;
     napi_adjust_external_memory(Env(), -int64_t(buf_->bytes), &ignored);
+    buf_->owns_block = false;
+    stream_release(Env(), buf_->data);
   }
 }
 
@@ -132,7 +135,11 @@ HostBuffer& Storage::live(Napi::Env env) const {
 
 void Storage::drop(Napi::Env env) {
   if (!buf_) return;
-  if (buf_->js_refs.fetch_sub(1) == 1) Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(buf_->bytes));
+  if (buf_->js_refs.fetch_sub(1) == 1) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(buf_->bytes));
+    buf_->owns_block = false;
+    stream_release(env, buf_->data);
+  }
   buf_.reset();
 }
 
@@ -273,6 +280,7 @@ adn::CachingAllocator& allocator_for(const Napi::CallbackInfo& info) {
 Napi::Value MemoryInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   adn::CachingAllocator& a = allocator_for(info);
+  stream_flush(env);
   const adn::AllocatorStats s = a.stats();
   Napi::Object o = Napi::Object::New(env);
   o.Set("device", a.device());

@@ -24,9 +24,10 @@ struct Failure {
 };
 
 // One block of float32 elements from the host allocator; freed into its cache
-// when the last reference goes (a JS Storage or a queued task that uses it).
+// (stream-ordered) when the last JS Storage referring to it goes.
 struct HostBuffer {
-  explicit HostBuffer(int64_t length);
+  // host_write: the caller writes the block now, on this thread (see stream_allocate).
+  HostBuffer(Napi::Env env, int64_t length, bool host_write);
   ~HostBuffer();
   HostBuffer(const HostBuffer&) = delete;
   HostBuffer& operator=(const HostBuffer&) = delete;
@@ -36,6 +37,9 @@ struct HostBuffer {
   int64_t length;
   size_t bytes;  // the allocator's size-class bytes
   std::atomic<int> js_refs{0};  // JS Storage objects holding it (V8 is told its bytes while > 0)
+  // Cleared when the last JS reference hands the block to stream-ordered
+  // reuse (binding/queue.h); queued tasks may still hold this object.
+  std::atomic<bool> owns_block{true};
 
  private:
   mutable std::mutex mutex_;

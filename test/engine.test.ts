@@ -64,6 +64,30 @@ describe('the CPU queue', () => {
   });
 });
 
+describe('stream-ordered reuse of memory', () => {
+  it('a block freed while its kernels are queued backs the next output at once, and old readers still see the old data', async () => {
+    const n = 1 << 20;
+    const src = rng.normalArray(n);
+    for (let round = 0; round < 5; round++) {
+      const x = tensor(src, [n]);
+      const y = trainOps.relu(x); // queued: reads x
+      x.dispose(); // x's block goes to stream-ordered reuse while relu may still read it
+      const before = memoryInfo().systemAllocations;
+      const w = trainOps.add(y, y); // same size class: takes x's block, written after relu ran
+      const v = trainOps.add(w, y);
+      expect(memoryInfo().systemAllocations - before).toBeLessThanOrEqual(1); // one of the two outputs reuses x's block
+      const [yd, wd, vd] = await Promise.all([y.data(), w.data(), v.data()]);
+      for (let i = 0; i < n; i += 997) {
+        const want = Math.max(Math.fround(src[i]), 0);
+        expect(yd[i]).toBe(want);
+        expect(wd[i]).toBe(Math.fround(2 * want));
+        expect(vd[i]).toBe(Math.fround(3 * want));
+      }
+      for (const t of [y, w, v]) t.dispose();
+    }
+  });
+});
+
 describe('failures inside queued kernels', () => {
   const one = () => tensor(new Float32Array([1]), [1, 1, 1, 1]);
   // A 3x3 output whose padded copy would be 17.6 TB: the op is valid, its kernel refuses the memory.
