@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { backendInfo, fit, memoryInfo, models, resetPeakMemory, setNumThreads, supportedIsas, type Dataset, type Model } from '../lib/index';
+import { backendInfo, fit, memoryInfo, models, resetPeakMemory, setNumThreads, supportedIsas, tensor, type Dataset, type Model } from '../lib/index';
 import { gc, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 const { values: args } = parseArgs({
@@ -98,6 +98,39 @@ interface Result extends Cell {
 
 const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
 
+/**
+ * A served model's batch-1 predict latency, idle and while fit() trains
+ * another model in the same process: predict runs in its worker on that
+ * thread's own queue, so it waits for the kernel fit is running, not its step.
+ */
+async function predictLatency(): Promise<{ idleMs: number; duringFitMs: number; samples: number }> {
+  const served = models.lenet5bn({ layer: 'adder', seed: 2 });
+  const x = syntheticData(served, 1, 3);
+  const input = tensor(x.images, [1, 1, 28, 28]);
+  const time = async (): Promise<number> => {
+    const t0 = performance.now();
+    (await served.predict(input)).dispose();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < 5; i++) await time(); // warm-up
+  const idle: number[] = [];
+  for (let i = 0; i < 30; i++) idle.push(await time());
+  const trainee = models.resnet20({ layer: 'adder', seed: 1 });
+  const data = syntheticData(trainee, 64 * 4, 9);
+  let training = true;
+  const during: number[] = [];
+  const run = fit(trainee, data, { epochs: 1, batchSize: 64, lr: 0.01, schedule: 'constant' }).finally(() => {
+    training = false;
+  });
+  while (training) {
+    during.push(await time());
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await run;
+  await Promise.all([served.dispose(), trainee.dispose()]);
+  return { idleMs: median(idle), duringFitMs: median(during), samples: Math.min(idle.length, during.length) };
+}
+
 async function main(): Promise<void> {
   const results: Result[] = [];
   console.log('| model | layer | batch | steps/run | examples/s (median) | ms/step | min–max examples/s | loop delay p50 / p99 / max ms | tensor peak / state MB | peak RSS growth MB |');
@@ -149,6 +182,9 @@ async function main(): Promise<void> {
     );
   }
 
+  const latency = await predictLatency();
+  console.log(`\nLeNet-5-BN batch-1 predict latency, median of ${latency.samples} calls: idle ${latency.idleMs.toFixed(2)} ms, during a ResNet-20 adder fit (batch 64) ${latency.duringFitMs.toFixed(2)} ms`);
+
   const ratios = (['lenet5bn', 'resnet20'] as const).flatMap((m) => {
     const a = results.find((r) => r.model === m && r.layer === 'adder');
     const c = results.find((r) => r.model === m && r.layer === 'conv');
@@ -157,7 +193,7 @@ async function main(): Promise<void> {
   for (const r of ratios) console.log(`\n${r.model}: AdderNet trains at ${r.adderOverConv.toFixed(2)}x the CNN's speed`);
 
   const out = path.resolve(args.out!);
-  writeAtomic(out, JSON.stringify({ machine, quick: args.quick, threads, results, ratios }, null, 2) + '\n');
+  writeAtomic(out, JSON.stringify({ machine, quick: args.quick, threads, results, ratios, latency }, null, 2) + '\n');
   console.log(`\nWrote ${path.relative(process.cwd(), out) || out}`);
 
   // bench/RESULTS.md: replace (or add) the section between the train markers, keep the rest.
@@ -181,6 +217,8 @@ async function main(): Promise<void> {
     'process\'s peak RSS (monotonic) above its RSS before the model was built, so later rows only show growth beyond earlier peaks.',
     '',
     ...ratios.map((r) => `- ${r.model === 'lenet5bn' ? 'LeNet-5-BN' : 'ResNet-20'}: AdderNet / CNN training speed = ${r.adderOverConv.toFixed(2)}`),
+    '',
+    `LeNet-5-BN batch-1 \`predict\` latency (median): idle ${latency.idleMs.toFixed(2)} ms, while \`fit\` trains a ResNet-20 AdderNet at batch 64 in the same process ${latency.duringFitMs.toFixed(2)} ms.`,
     '',
     'Raw numbers: `bench/results/train.json`.',
     END,

@@ -115,6 +115,7 @@ uint64_t Launch::run(std::function<void()> kernel) {
     }
   };
   const uint64_t ticket = q.submit(std::move(task));
+  for (const auto& w : writes_) w->last_write = ticket;
   if (wait_) {
     q.wait(ticket);
     if (*failed) throw failure_error(info_.Env(), **failed);

@@ -146,12 +146,16 @@ void Storage::drop(Napi::Env env) {
 void Storage::on_queue(Napi::Env env, std::function<void()> fn, bool check_failure) {
   auto failed = std::make_shared<std::shared_ptr<const Failure>>();
   adn::Queue& q = cpu_queue(env);
-  q.wait(q.submit([b = buf_, fn = std::move(fn), failed, check_failure] {
+  const uint64_t ticket = q.submit([b = buf_, fn = std::move(fn), failed, check_failure] {
     if (check_failure && (*failed = b->failure())) return;
     fn();
-  }));
+  });
+  if (!check_failure) buf_->last_write = ticket;  // write, fill
+  q.wait(ticket);
   if (*failed) throw failure_error(env, **failed);
 }
+
+bool Storage::written(Napi::Env env) const { return buf_->last_write <= cpu_queue(env).completed(); }
 
 Napi::Value Storage::Length(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(live(info.Env()).length));
@@ -173,8 +177,13 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   if (int64_t(dst.ElementLength()) != b.length)
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for dst but received " +
                          std::to_string(dst.ElementLength()));
-  // This thread is blocked until the copy is done, so dst stays where it is.
   float* out = dst.Data();
+  if (written(env)) {  // every writer has run: read now, behind nothing else
+    if (auto f = b.failure()) throw failure_error(env, *f);
+    if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float));
+    return env.Undefined();
+  }
+  // This thread is blocked until the copy is done, so dst stays where it is.
   on_queue(env, [&b, out] { if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float)); }, true);
   return env.Undefined();
 }
@@ -190,6 +199,15 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(b.length) * sizeof(float));
   auto pinned = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   float* out = static_cast<float*>(ab.Data());
+  if (written(env)) {  // every writer has run: copy now, behind nothing else
+    if (auto f = b.failure()) {
+      deferred->Reject(failure_error(env, *f).Value());
+    } else {
+      if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float));
+      deferred->Resolve(Napi::Float32Array::New(env, size_t(b.length), ab, 0));
+    }
+    return deferred->Promise();
+  }
   auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                             "addernet.readAsync", 0, 1);
   cpu_queue(env).submit([buf = buf_, out, tsfn, deferred, pinned]() mutable {
@@ -242,7 +260,7 @@ Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for source but received " + std::to_string(o.length));
   // Queued like a kernel: it reads `other` after its writers and passes their failure on.
   auto src = other->shared();
-  cpu_queue(env).submit([src, dst = buf_] {
+  buf_->last_write = cpu_queue(env).submit([src, dst = buf_] {
     dst->set_failure(src->failure());
     if (src != dst && dst->length) std::memcpy(dst->data, src->data, size_t(dst->length) * sizeof(float));
   });

@@ -40,6 +40,9 @@ struct HostBuffer {
   // Cleared when the last JS reference hands the block to stream-ordered
   // reuse (binding/queue.h); queued tasks may still hold this object.
   std::atomic<bool> owns_block{true};
+  // Ticket of the last queued task writing it: a read after that task has
+  // run need not queue behind unrelated work (written on the JS thread only).
+  uint64_t last_write = 0;
 
  private:
   mutable std::mutex mutex_;
@@ -76,6 +79,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   // Runs fn on the device queue after everything queued before it, waits,
   // and throws the failure a kernel left on this storage (if any).
   void on_queue(Napi::Env env, std::function<void()> fn, bool check_failure);
+  // True when every queued task writing this storage has run.
+  bool written(Napi::Env env) const;
 
   std::shared_ptr<HostBuffer> buf_;
 };

@@ -204,7 +204,7 @@ int ThreadPool::num_threads() const { return static_cast<int>(impl_->scratch.siz
 void ThreadPool::set_num_threads(int n) {
   if (n < 1 || n > kMaxThreads)
     throw std::invalid_argument("thread count must be from 1 to " + std::to_string(kMaxThreads));
-  std::lock_guard<std::mutex> session(session_mutex_);
+  std::lock_guard<FifoMutex> session(session_mutex_);
   if (n == num_threads()) return;
   impl_->stop();
   impl_->scratch.clear();

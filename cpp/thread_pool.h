@@ -3,6 +3,8 @@
 // several async predictions) queue instead of sharing scratch buffers.
 #pragma once
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -32,6 +34,31 @@ class Scratch {
 // What was wrong with ADDERNET_NUM_THREADS ("" when nothing).
 std::string thread_environment_warning();
 
+// A mutex granted in request order. Kernels from several device queues (one
+// per JavaScript thread) take the pool one at a time; with a plain mutex the
+// thread that just released it usually wins it back, so a training step's
+// stream of kernels could starve a predict queued on another thread.
+class FifoMutex {
+ public:
+  void lock() {
+    std::unique_lock<std::mutex> g(m_);
+    const uint64_t mine = next_++;
+    turn_.wait(g, [&] { return serving_ == mine; });
+  }
+  void unlock() {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      ++serving_;
+    }
+    turn_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable turn_;
+  uint64_t next_ = 0, serving_ = 0;
+};
+
 class ThreadPool {
  public:
   static ThreadPool& instance();
@@ -52,7 +79,7 @@ class ThreadPool {
    private:
     void charge(size_t& held, size_t floats);
     ThreadPool& pool_;
-    std::unique_lock<std::mutex> lock_;
+    std::unique_lock<FifoMutex> lock_;
     std::vector<size_t> worker_bytes_, shared_bytes_;  // each written by one thread
     std::atomic<size_t> total_bytes_{0};
   };
@@ -62,7 +89,7 @@ class ThreadPool {
   ThreadPool();
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::mutex session_mutex_;
+  FifoMutex session_mutex_;
 };
 
 }  // namespace adn

@@ -83,8 +83,9 @@ export class Tensor {
   }
 
   /**
-   * The elements, copied into a new Float32Array once every op queued before
-   * this call has run; the thread stays free meanwhile. Rejects with the
+   * The elements, copied into a new Float32Array once the queued ops that
+   * write this tensor have run (at once when they have; never behind
+   * unrelated work); the thread stays free meanwhile. Rejects with the
    * error of a failed op the elements depend on (its code and message, which
    * names the op, and the stack of this call).
    */
@@ -100,7 +101,7 @@ export class Tensor {
     }
   }
 
-  /** The elements, copied into a new Float32Array; blocks the thread until the ops writing them have run. */
+  /** The elements, copied into a new Float32Array; blocks the thread until the ops writing them have run (not otherwise). */
   dataSync(): Float32Array {
     this.check();
     const out = new Float32Array(this.size);

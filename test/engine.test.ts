@@ -46,6 +46,7 @@ describe('the CPU queue', () => {
   it('disposing inputs and outputs while their kernels are queued is safe, and frees everything', async () => {
     await collect();
     const base = memoryInfo();
+    let last = zeros([1]);
     for (let i = 0; i < 20; i++) {
       const x = t([8, 16, 24, 24]);
       const w = t([32, 16, 3, 3]);
@@ -55,10 +56,11 @@ describe('the CPU queue', () => {
       const x2 = t([8, 16, 24, 24]);
       const w2 = t([32, 16, 3, 3]);
       const g = ops.conv2dBackward(x2, w2, y, { padding: 1 });
+      last.dispose();
+      last = trainOps.relu(g.gradWeight); // the newest op: reading it waits for everything before
       for (const v of [y, x2, w2, g.gradInput!, g.gradWeight]) v.dispose();
     }
-    const last = zeros([1]);
-    await last.data(); // everything queued before has run
+    await last.data();
     last.dispose();
     expect(memoryInfo().liveTensors).toBe(base.liveTensors);
   });
