@@ -83,7 +83,7 @@ describe.skipIf(!enabled)('prebuild (opt-in: set ADDERNET_TEST_PREBUILD=1; rebui
       const w = a.tensor(new Float32Array(${JSON.stringify(ws)}), [4, 3, 3, 3]);
       const y = a.ops.adder2d(x, w, { padding: 1 });
       const hand = a.ops.adder2d(a.tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), a.tensor(new Float32Array([0, 2, 5, 4]), [1, 1, 2, 2]));
-      console.log(JSON.stringify({ loaded, isa: a.backendInfo().isa, shape: y.shape, y: Array.from(y.data), hand: Array.from(hand.data) }));`;
+      console.log(JSON.stringify({ loaded, isa: a.backendInfo().isa, shape: y.shape, y: Array.from(y.dataSync()), hand: Array.from(hand.dataSync()) }));`;
     const r = spawnSync(process.execPath, ['-e', code], { cwd: os.tmpdir(), encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
