@@ -1,6 +1,9 @@
 #include "args.h"
 
+#include <cmath>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "tensor.h"
 
@@ -27,7 +30,30 @@ void throw_shape(Napi::Env env, const std::string& msg) {
   throw error_with_code(env, Napi::RangeError::New(env, msg), "ERR_ADDERNET_SHAPE");
 }
 
-static std::string received(const Napi::Value& v) {
+// Largest element count we accept: exact in a double and a JS array length.
+constexpr double kMaxElements = 9.0e15;
+
+// An array of `count` integers >= min whose product stays a safe element count.
+std::vector<int64_t> int_dims(const Napi::CallbackInfo& info, size_t index, uint32_t count,
+                              int64_t min) {
+  Napi::Env env = info.Env();
+  const std::string what = "Expected an array of " + std::to_string(count) + " integers >= " +
+                           std::to_string(min) + " for dims";
+  if (!info[index].IsArray()) throw_type(env, what);
+  auto arr = info[index].As<Napi::Array>();
+  if (arr.Length() != count) throw_range(env, what);
+  std::vector<int64_t> d(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    Napi::Value v = arr.Get(i);
+    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(x) || x != std::floor(x) || x < double(min) || x >= kMaxElements)
+      throw_type(env, what);
+    d[i] = int64_t(x);
+  }
+  return d;
+}
+
+std::string received(const Napi::Value& v) {
   if (v.IsNull()) return "null";
   if (v.IsUndefined()) return "undefined";
   if (v.IsTypedArray()) {
@@ -39,9 +65,34 @@ static std::string received(const Napi::Value& v) {
   }
   if (v.IsArray()) return "an array";
   if (v.IsNumber()) return "a number";
+  if (v.IsBoolean()) return "a boolean";
   if (v.IsString()) return "a string";
   return "an object";
 }
+
+void check_elements(Napi::Env env, double elements) {
+  if (!(elements < kMaxElements)) throw_shape(env, "addernet: tensor too large");
+}
+
+int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                     int64_t expected) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw_type(env, std::string("Expected an Int32Array for ") + name + " but received " + received(v));
+  auto arr = v.As<Napi::Int32Array>();
+  if (int64_t(arr.ElementLength()) != expected)
+    throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
+                         name + " but received " + std::to_string(arr.ElementLength()));
+  return arr.Data();
+}
+
+bool flag(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (!info[index].IsBoolean())
+    throw_type(info.Env(), std::string("Expected a boolean for ") + name + " but received " + received(info[index]));
+  return info[index].As<Napi::Boolean>().Value();
+}
+
 
 namespace {
 

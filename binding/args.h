@@ -8,6 +8,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "addernet.h"
 
@@ -27,6 +28,15 @@ float* float_array(const Napi::CallbackInfo& info, size_t index, const char* nam
 // The element count of a tensor argument (Storage or Float32Array) that sets the size of the others.
 int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name);
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* name);
+// What a wrong argument was, for "... but received X".
+std::string received(const Napi::Value& v);
+// An array of `count` integers >= min, each below 9e15 (exact in a double).
+std::vector<int64_t> int_dims(const Napi::CallbackInfo& info, size_t index, uint32_t count, int64_t min);
+// Refuses an element count that is not a safe integer (ERR_ADDERNET_SHAPE).
+void check_elements(Napi::Env env, double elements);
+// An Int32Array argument of exactly `expected` elements.
+int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t expected);
+bool flag(const Napi::CallbackInfo& info, size_t index, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* name);
 // dims = [n, c, h, w, t, kh, kw, sh, sw, ph, pw], validated.
 adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index);
