@@ -19,7 +19,7 @@ Napi::Value forward(const Napi::CallbackInfo& info, ForwardFn fn, const char* op
   Launch k(info, op);
   const float* x = k.in(0, "x", s.input_size());
   const float* w = k.in(1, "weight", s.weight_size());
-  const float* b = info[2].IsNull() || info[2].IsUndefined() ? nullptr : k.in(2, "bias", s.t);
+  const float* b = k.in(2, "bias", s.t, true);
   float* y = k.out(3, "out", s.output_size());
   return Napi::Number::New(info.Env(), double(k.run([=] { fn(s, x, w, b, y); })));
 }

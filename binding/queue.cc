@@ -15,27 +15,21 @@ namespace adn_binding {
 Launch::Launch(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
 
 float* Launch::arg(size_t index, const char* name, int64_t expected, bool optional, bool read, bool write) {
-  Napi::Env env = info_.Env();
   Napi::Value v = info_[index];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (Storage* s = Storage::From(env, v)) {
-    const std::shared_ptr<HostBuffer>& b = s->shared();
-    if (!b)
-      throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + name + " was disposed"),
-                            "ERR_ADDERNET_DISPOSED");
-    if (b->length != expected)
-      throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " + name +
-                           " but received " + std::to_string(b->length));
-    if (read) reads_.push_back(b);
-    if (write) writes_.push_back(b);
-    return b->data;
+  // float_array checks the kind, the disposal and the length of either kind of argument.
+  float* data = float_array(info_, index, name, expected, false);
+  if (Storage* s = Storage::From(info_.Env(), v)) {
+    if (read) reads_.push_back(s->shared());
+    if (write) writes_.push_back(s->shared());
+  } else {
+    wait_ = true;  // a typed array: nothing keeps it alive once this call returns
   }
-  wait_ = true;
-  return float_array(info_, index, name, expected, optional);
+  return data;
 }
 
-const float* Launch::in(size_t index, const char* name, int64_t expected) {
-  return arg(index, name, expected, false, true, false);
+const float* Launch::in(size_t index, const char* name, int64_t expected, bool optional) {
+  return arg(index, name, expected, optional, true, false);
 }
 
 float* Launch::out(size_t index, const char* name, int64_t expected, bool optional) {
@@ -50,20 +44,20 @@ void Launch::host_array() { wait_ = true; }
 
 namespace {
 
-std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_ptr& e, uint64_t ticket) {
+std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_ptr& e) {
   const std::string prefix = std::string("addernet: ") + op + ": ";
   try {
     std::rethrow_exception(e);
   } catch (const std::invalid_argument& x) {
-    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_SHAPE", true, ticket});
+    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_SHAPE", true});
   } catch (const std::length_error& x) {
-    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_MEMORY", true, ticket});
+    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_MEMORY", true});
   } catch (const std::bad_alloc&) {
-    return std::make_shared<Failure>(Failure{prefix + "out of memory for a kernel", "ERR_ADDERNET_MEMORY", true, ticket});
+    return std::make_shared<Failure>(Failure{prefix + "out of memory for a kernel", "ERR_ADDERNET_MEMORY", true});
   } catch (const std::exception& x) {
-    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_NATIVE", false, ticket});
+    return std::make_shared<Failure>(Failure{prefix + x.what(), "ERR_ADDERNET_NATIVE", false});
   } catch (...) {
-    return std::make_shared<Failure>(Failure{prefix + "unknown failure", "ERR_ADDERNET_NATIVE", false, ticket});
+    return std::make_shared<Failure>(Failure{prefix + "unknown failure", "ERR_ADDERNET_NATIVE", false});
   }
 }
 
@@ -97,7 +91,7 @@ uint64_t Launch::run(std::function<void()> kernel) {
   // The task owns references to every storage it touches: disposing a tensor
   // while its kernel is queued frees the memory only after the kernel ran.
   adn::Queue& q = cpu_queue(info_.Env());
-  auto task = [reads = reads_, writes = writes_, kernel = std::move(kernel), failed, op, &q] {
+  auto task = [reads = reads_, writes = writes_, kernel = std::move(kernel), failed, op] {
     for (const auto& b : reads) {
       if (auto f = b->failure()) {  // an earlier kernel failed: its dependents fail alike
         for (const auto& w : writes) w->set_failure(f);
@@ -109,7 +103,7 @@ uint64_t Launch::run(std::function<void()> kernel) {
     try {
       kernel();
     } catch (...) {
-      auto f = failure_of(op, std::current_exception(), q.running());
+      auto f = failure_of(op, std::current_exception());
       for (const auto& w : writes) w->set_failure(f);
       *failed = f;
     }
@@ -159,13 +153,13 @@ float* stream_allocate(Napi::Env env, size_t bytes, bool host_write) {
   return static_cast<float*>(adn::host_allocator().allocate(bytes));
 }
 
-void stream_release(Napi::Env env, float* block) {
+void stream_release(Napi::Env env, float* block, size_t bytes) {
   if (!t_stream) {  // this thread's queue is gone (environment teardown): nothing runs any more
     adn::host_allocator().release(block);
     return;
   }
   adn::Queue& q = cpu_queue(env);
-  t_stream->emplace(adn::host_allocator().block_bytes(block), StreamBlock{block, q.submitted()});
+  t_stream->emplace(bytes, StreamBlock{block, q.submitted()});
   flush_completed(q.completed());
 }
 

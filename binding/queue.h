@@ -24,8 +24,8 @@ namespace adn_binding {
 class Launch {
  public:
   Launch(const Napi::CallbackInfo& info, const char* op);
-  // A tensor argument of exactly `expected` elements read by the kernel.
-  const float* in(size_t index, const char* name, int64_t expected);
+  // A tensor argument of exactly `expected` elements read by the kernel (null when optional and absent).
+  const float* in(size_t index, const char* name, int64_t expected, bool optional = false);
   // Written by the kernel (null when optional and absent).
   float* out(size_t index, const char* name, int64_t expected, bool optional = false);
   // Read and written (running statistics, parameters, momentum buffers).
@@ -63,7 +63,8 @@ adn::Queue& cpu_queue(Napi::Env env);
 // kernels have all run. Blocks the queue has passed go back to the allocator
 // (on the next release or allocation, and before memoryInfo).
 float* stream_allocate(Napi::Env env, size_t bytes, bool host_write);
-void stream_release(Napi::Env env, float* block);
+// bytes: the block's size class (HostBuffer::bytes).
+void stream_release(Napi::Env env, float* block, size_t bytes);
 void stream_flush(Napi::Env env);
 
 }  // namespace adn_binding

@@ -91,7 +91,7 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   std::shared_ptr<HostBuffer> b;
   try {
     if (arg.IsTypedArray()) {
-      // Copied on this thread: the block is new, so no queued kernel can touch it yet.
+      // Copied on this thread: a host write, so the block is one no queued kernel uses (stream_allocate).
       auto src = float32(env, arg, "data");
       b = std::make_shared<HostBuffer>(env, int64_t(src.ElementLength()), true);
       if (src.ElementLength()) std::memcpy(b->data, src.Data(), src.ElementLength() * sizeof(float));
@@ -118,27 +118,23 @@ void Storage::adopt(Napi::Env env, std::shared_ptr<HostBuffer> b) {
   if (buf_->js_refs.fetch_add(1) == 0) Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(buf_->bytes));
 }
 
-Storage::~Storage() {
-  // Finaliser of a tensor that was never disposed.
-  if (buf_ && buf_->js_refs.fetch_sub(1) == 1) {
-    int64_t ignored = 0;
-    napi_adjust_external_memory(Env(), -int64_t(buf_->bytes), &ignored);
-    buf_->owns_block = false;
-    stream_release(Env(), buf_->data);
-  }
-}
+// Finaliser of a tensor that was never disposed.
+Storage::~Storage() { drop(Env()); }
 
 HostBuffer& Storage::live(Napi::Env env) const {
   if (!buf_) throw_disposed(env);
   return *buf_;
 }
 
+// The last JS reference hands the block to stream-ordered reuse. The C call,
+// not the throwing C++ wrapper: this also runs in the finaliser.
 void Storage::drop(Napi::Env env) {
   if (!buf_) return;
   if (buf_->js_refs.fetch_sub(1) == 1) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(buf_->bytes));
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env, -int64_t(buf_->bytes), &ignored);
     buf_->owns_block = false;
-    stream_release(env, buf_->data);
+    stream_release(env, buf_->data, buf_->bytes);
   }
   buf_.reset();
 }
@@ -188,9 +184,9 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// readAsync(): Promise<Float32Array>, resolved on this thread once the copy,
-// queued after every kernel before it, has run; rejected with the failure of
-// a kernel it depends on.
+// readAsync(): Promise<Float32Array>, resolved on this thread once the
+// kernels writing this storage have run (at once when they have; else by a
+// copy queued after them); rejected with the failure of a kernel it depends on.
 Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HostBuffer& b = live(env);
@@ -313,7 +309,9 @@ Napi::Value MemoryInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  allocator_for(info).empty_cache();
+  adn::CachingAllocator& a = allocator_for(info);
+  stream_flush(info.Env());  // blocks the queue has passed go to the cache first, then to the system
+  a.empty_cache();
   return info.Env().Undefined();
 }
 

@@ -20,7 +20,6 @@ struct Failure {
   std::string message;
   const char* code;  // ERR_ADDERNET_*
   bool range;        // a RangeError (else an Error)
-  uint64_t ticket;   // the failed op's task
 };
 
 // One block of float32 elements from the host allocator; freed into its cache

@@ -62,13 +62,11 @@ void Queue::run() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    running_ = completed_ + 1;  // completed_ changes only on this thread
     try {
       task();
     } catch (...) {
     }
     task = nullptr;  // release what the task held before reporting it done
-    running_ = 0;
     {
       std::lock_guard<std::mutex> g(mutex_);
       ++completed_;

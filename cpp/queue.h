@@ -33,8 +33,6 @@ class Queue {
   uint64_t submitted() const;
   // True on the executor thread (a task must never wait on its own queue).
   bool on_executor() const;
-  // The ticket of the task now running (executor thread only; 0 when idle).
-  uint64_t running() const { return running_; }
 
  private:
   void run();
@@ -43,7 +41,6 @@ class Queue {
   std::deque<Task> tasks_;
   uint64_t submitted_ = 0, completed_ = 0;
   bool stopping_ = false;
-  uint64_t running_ = 0;  // executor thread only
   std::thread thread_;
 };
 

@@ -1,10 +1,10 @@
 // Tensors own native storage on a device (issue 9): a block of the device's
 // caching allocator (cpp/allocator.h), not a JavaScript array. Ops queue
 // their kernels on the device's queue and return at once; reads copy out
-// once the kernels before them have run (`await t.data()`, `t.dataSync()`); `dispose()` (or `using`) returns the
-// block to the cache at once, and a finaliser does so for tensors that are
-// never disposed. The native bytes are reported to V8, so garbage collection
-// sees them.
+// once the kernels writing the tensor have run (`await t.data()`,
+// `t.dataSync()`); `dispose()` (or `using`) returns the block to the cache
+// at once, and a finaliser does so for tensors that are never disposed. The
+// native bytes are reported to V8, so garbage collection sees them.
 import { checkOutputSize, codedError, describe, rangeError, typeError } from './errors';
 import { native, type NativeStorage } from './native';
 
@@ -16,10 +16,11 @@ export const DEVICES: readonly Device[] = ['cpu'];
 /** Checks a device name: 'cpu' today, a coded error naming the devices otherwise. */
 export function checkDevice(value: unknown, argument = 'device'): Device {
   if (value === 'cpu') return value;
+  const devices = `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')}`;
   if (typeof value === 'string' && /^cuda(:\d+)?$/.test(value)) {
-    throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')} (this build has no CUDA backend yet)`, JSON.stringify(value));
+    throw rangeError('ERR_ADDERNET_DEVICE', argument, `${devices} (this build has no CUDA backend yet)`, JSON.stringify(value));
   }
-  throw rangeError('ERR_ADDERNET_DEVICE', argument, `one of ${DEVICES.map((d) => JSON.stringify(d)).join(', ')}`, describe(value));
+  throw rangeError('ERR_ADDERNET_DEVICE', argument, devices, describe(value));
 }
 
 /** A queued kernel's failure, with the stack of the call that awaited it. */

@@ -29,6 +29,7 @@ import {
   subset,
   type Dataset,
 } from '../lib/data';
+import { caught } from './nn-helpers';
 
 let tmp: string;
 beforeAll(() => {
@@ -37,15 +38,6 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function errorOf(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error('expected an error');
-}
 
 /** Deterministic bytes for generated test files. */
 function bytesFrom(seed: number, n: number, max = 256): Uint8Array {
@@ -153,7 +145,7 @@ describe('IDX reader', () => {
     for (const [name, bytes, pattern] of cases) {
       const file = path.join(tmp, name);
       fs.writeFileSync(file, bytes);
-      const err = errorOf(() => readIdx(file));
+      const err = caught(() => readIdx(file));
       expect(err, name).toBeInstanceOf(RangeError);
       expect(err.code, name).toBe('ERR_ADDERNET_FORMAT');
       expect(err.message, name).toContain(JSON.stringify(file));

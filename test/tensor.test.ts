@@ -5,21 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   emptyCache, fit, memoryInfo, models, ops, resetPeakMemory, setCacheLimit, tensor, zeros, type Dataset, type Tensor,
 } from '../lib/index';
-import { collectGarbage, makeRng } from './nn-helpers';
+import { caught, collectGarbage, makeRng } from './nn-helpers';
 
 const collect = collectGarbage;
 
 const initialLimit = memoryInfo().cacheLimit;
 afterAll(() => setCacheLimit(initialLimit));
-
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('reading and writing', () => {
   it('tensor() copies its input; dataSync() and data() return copies', async () => {
@@ -45,7 +36,7 @@ describe('reading and writing', () => {
     const v = t.reshape([3, 2]);
     expect(v.shape).toEqual([3, 2]);
     expect(Array.from(v.dataSync())).toEqual(new Array(6).fill(7));
-    expect(thrown(() => t.reshape([4, 2])).code).toBe('ERR_ADDERNET_SHAPE');
+    expect(caught(() => t.reshape([4, 2])).code).toBe('ERR_ADDERNET_SHAPE');
   });
 });
 
@@ -57,13 +48,13 @@ describe('dispose', () => {
     t.dispose(); // idempotent
     expect(t.disposed).toBe(true);
     expect(String(t)).toBe('Tensor(shape=[2, 4], device=cpu, disposed)');
-    const e = thrown(() => t.dataSync());
+    const e = caught(() => t.dataSync());
     expect(e.code).toBe('ERR_ADDERNET_DISPOSED');
     expect(e.message).toMatch(/was disposed/);
-    expect(thrown(() => t.clone()).code).toBe('ERR_ADDERNET_DISPOSED');
-    expect(thrown(() => ops.adaptiveScale(t)).code).toBe('ERR_ADDERNET_DISPOSED');
+    expect(caught(() => t.clone()).code).toBe('ERR_ADDERNET_DISPOSED');
+    expect(caught(() => ops.adaptiveScale(t)).code).toBe('ERR_ADDERNET_DISPOSED');
     const w = zeros([1, 4]);
-    const err = thrown(() => ops.linear(t, w));
+    const err = caught(() => ops.linear(t, w));
     expect(err.code).toBe('ERR_ADDERNET_DISPOSED');
     expect(err.message).toBe('addernet: x is a disposed tensor (shape [2, 4])');
     return expect(t.data()).rejects.toMatchObject({ code: 'ERR_ADDERNET_DISPOSED' });
@@ -120,7 +111,7 @@ describe('the caching allocator (memoryInfo)', () => {
     zeros([256, 1024]).dispose();
     expect(memoryInfo().cachedBytes).toBe(0);
     setCacheLimit(initialLimit);
-    expect(thrown(() => setCacheLimit(-1)).code).toBe('ERR_ADDERNET_OPTION');
+    expect(caught(() => setCacheLimit(-1)).code).toBe('ERR_ADDERNET_OPTION');
   });
 
   it('a tensor that is never disposed is freed by its finaliser', async () => {
@@ -169,9 +160,9 @@ describe('devices', () => {
   it("to('cpu') is the tensor itself; other devices are coded errors", () => {
     const t: Tensor = zeros([2]);
     expect(t.to('cpu')).toBe(t);
-    const e = thrown(() => t.to('cuda' as never));
+    const e = caught(() => t.to('cuda' as never));
     expect(e.code).toBe('ERR_ADDERNET_DEVICE');
     expect(e.message).toMatch(/Expected one of "cpu" \(this build has no CUDA backend yet\) for device but received "cuda"/);
-    expect(thrown(() => memoryInfo('gpu' as never)).code).toBe('ERR_ADDERNET_DEVICE');
+    expect(caught(() => memoryInfo('gpu' as never)).code).toBe('ERR_ADDERNET_DEVICE');
   });
 });

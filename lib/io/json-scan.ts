@@ -199,10 +199,10 @@ export class JsonScanner {
 
   /**
    * Iterates the members of the object at pos (nested at `depth`): for each
-   * key, `each(key, keyPos)` must consume the value (e.g. with skipValue(depth
+   * key, `each(key)` must consume the value (e.g. with skipValue(depth
    * + 1)). Fails on a duplicate key, before `each` sees it.
    */
-  members(depth: number, each: (key: string, keyPos: number) => void): void {
+  members(depth: number, each: (key: string) => void): void {
     if (depth > this.maxDepth) this.fail(`JSON nested at most ${this.maxDepth} deep`, 'deeper nesting');
     this.expect('{');
     const seen = new Set<string>();
@@ -218,7 +218,7 @@ export class JsonScanner {
       if (seen.has(key)) this.duplicate(key, keyPos);
       seen.add(key);
       this.expect(':');
-      each(key, keyPos);
+      each(key);
       this.skipWhitespace();
       if (this.atEnd()) this.invalid('the text ends inside an object');
       const c = this.peek();

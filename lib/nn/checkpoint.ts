@@ -4,7 +4,7 @@
 // Loading trusts nothing in the file: the safetensors reader bounds the header
 // (size, nesting, duplicate names; io/safetensors.ts), the config text is
 // scanned for depth and duplicate keys before JSON.parse, and the whole module
-// tree it describes is costed (checkModuleConfig) before anything is built:
+// tree it describes is costed (checkModuleConfig, via Model.fromConfig) before anything is built:
 // each parameter and buffer must be loaded from one element of the file, so
 // the tree may declare at most CONFIG_ELEMENT_SLACK_FACTOR times the file's
 // elements plus CONFIG_ELEMENT_SLACK, and as many times its tensors plus
@@ -17,7 +17,7 @@ import { describe, MAX_GEOMETRY, rangeError, typeError } from '../errors';
 import { JsonScanIssue, parseJsonChecked } from '../io/json-scan';
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from '../io/safetensors';
 import { Model, type ModelConfig, type ModelInfo } from './model';
-import { checkModuleConfig, MAX_CONFIG_DEPTH } from './registry';
+import { MAX_CONFIG_DEPTH } from './registry';
 
 const FORMAT = 'addernet-model';
 
@@ -80,9 +80,9 @@ export function loadModel(path: string): Model {
   for (const t of file.values()) elements += t.data.length;
   const maxElements = CONFIG_ELEMENT_SLACK_FACTOR * elements + CONFIG_ELEMENT_SLACK;
   const maxTensors = CONFIG_ELEMENT_SLACK_FACTOR * file.size + CONFIG_TENSOR_SLACK;
-  checkModuleConfig(config.net, { maxElements, maxTensors, source: path });
   try {
-    return Model.fromConfig(config, maxElements).loadStateDict(file, path);
+    // Checks the whole config against these limits before building anything.
+    return Model.fromConfig(config, { maxElements, maxTensors, source: path }).loadStateDict(file, path);
   } catch (err) {
     // Whatever is wrong with the architecture or tensors, say which file.
     const e = err as Error & { code?: string };

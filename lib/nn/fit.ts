@@ -3,7 +3,7 @@
 import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
-import { checkDevice, collectTensors, type Device } from '../tensor';
+import { checkDevice, collectTensors, type Device, type Tensor } from '../tensor';
 import { softmaxCrossEntropyQueued } from '../train-ops';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
@@ -74,6 +74,20 @@ export interface Evaluation {
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * Queues a step on batch x (fn returns the [loss, correct] tensor of
+ * softmaxCrossEntropyQueued) and awaits only that result, so the event loop
+ * runs while the step does; then frees the batch and whatever the step made
+ * that its layers did not (logits, BN statistics, the input gradient).
+ */
+async function queuedLoss(x: Tensor, fn: () => Tensor): Promise<{ loss: number; correct: number }> {
+  const { result, made } = collectTensors(fn);
+  const [loss, correct] = await result.data();
+  x.dispose();
+  for (const t of made) t.dispose();
+  return { loss, correct };
+}
+
 /** fit() and evaluate() switch the model's mode and yield between batches: one at a time per model. */
 function checkIdle(model: Model, what: string): void {
   if (model.busy) {
@@ -126,19 +140,13 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       const dropLast = datasetSize(data) % batchSize === 1;
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         options.signal?.throwIfAborted();
-        // The whole step is queued; awaiting its loss keeps the event loop free while it runs.
-        const { result: loss, made } = collectTensors(() => {
+        const r = await queuedLoss(x, () => {
           const l = softmaxCrossEntropyQueued(model.forward(x), y);
           model.backward(l.gradLogits!);
           optimizer.step();
-          return l;
+          return l.result;
         });
         model.version += 1;
-        const [lossValue, right] = await loss.result.data();
-        // Whatever the step made and its layers did not free (logits, BN statistics, the input gradient).
-        x.dispose();
-        for (const t of made) t.dispose();
-        const r = { loss: lossValue, correct: right };
         lossSum += r.loss * y.length;
         correct += r.correct;
         count += y.length;
@@ -174,11 +182,7 @@ async function evaluateDataset(model: Model, data: Dataset, batchSize: number, s
   try {
     for (const { x, y } of batches(data, { batchSize, shuffle: false })) {
       signal?.throwIfAborted();
-      const { result: loss, made } = collectTensors(() => softmaxCrossEntropyQueued(model.forward(x), y, { grad: false }));
-      const [lossValue, right] = await loss.result.data();
-      x.dispose();
-      for (const t of made) t.dispose();
-      const r = { loss: lossValue, correct: right };
+      const r = await queuedLoss(x, () => softmaxCrossEntropyQueued(model.forward(x), y, { grad: false }).result);
       lossSum += r.loss * y.length;
       correct += r.correct;
       await nextTick();

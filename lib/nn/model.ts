@@ -9,7 +9,7 @@ import { packageRoot } from '../paths';
 import { checkDevice, Tensor, type Device } from '../tensor';
 import { BatchNorm1d, BatchNorm2d } from './layers';
 import type { Module, ModuleConfig, Parameter } from './module';
-import { moduleFromConfig } from './registry';
+import { moduleFromConfig, type ConfigLimits } from './registry';
 
 export interface ModelInfo {
   /** Architecture name ('lenet5bn', 'resnet20', ..., or 'custom'). */
@@ -42,12 +42,12 @@ export class Model {
     readonly info: ModelInfo,
   ) {}
 
-  /** maxElements: see moduleFromConfig (limits what a hostile config can allocate). */
-  static fromConfig(config: ModelConfig, maxElements = Infinity): Model {
+  /** limits: see moduleFromConfig (what a hostile config may allocate). */
+  static fromConfig(config: ModelConfig, limits: ConfigLimits | number = {}): Model {
     if (!config || typeof config !== 'object' || !config.info || !config.net) {
       throw typeError('config', 'a model config { info, net }', config);
     }
-    return new Model(moduleFromConfig(config.net, maxElements), config.info);
+    return new Model(moduleFromConfig(config.net, limits), config.info);
   }
 
   config(): ModelConfig {

@@ -221,12 +221,13 @@ function build(config: ModuleConfig): Module {
 }
 
 /**
- * Builds a module tree from its config. maxElements (e.g. the float count of
- * a checkpoint file) bounds the parameter and buffer elements of the whole
- * tree: the config is checked first (checkModuleConfig), so a hostile file
- * cannot make us allocate more than it could fill.
+ * Builds a module tree from its config. The limits (a number: maxElements)
+ * bound the parameter and buffer elements and tensors of the whole tree
+ * (e.g. by what a checkpoint file holds): the config is checked first
+ * (checkModuleConfig), so a hostile file cannot make us allocate more than
+ * it could fill.
  */
-export function moduleFromConfig(config: ModuleConfig, maxElements = Infinity): Module {
-  checkModuleConfig(config, { maxElements });
+export function moduleFromConfig(config: ModuleConfig, limits: ConfigLimits | number = {}): Module {
+  checkModuleConfig(config, typeof limits === 'number' ? { maxElements: limits } : limits);
   return build(config);
 }
