@@ -1,5 +1,7 @@
 #include "queue.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <new>
@@ -61,36 +63,97 @@ std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_p
   }
 }
 
-thread_local adn::Queue* t_queue = nullptr;
-
-// Blocks released by this thread's tensors, by size class, with the queue
-// ticket at release: kernels up to it may still use them.
+// The device queues of this JavaScript thread and the blocks its tensors
+// released, by size class, with the tickets of the tasks that may still use
+// them.
 struct StreamBlock {
   float* block;
-  uint64_t ticket;
+  uint64_t use[kQueues];
 };
-thread_local std::multimap<size_t, StreamBlock>* t_stream = nullptr;
-
-void flush_completed(uint64_t completed) {
-  if (!t_stream) return;
-  for (auto it = t_stream->begin(); it != t_stream->end();) {
-    if (it->second.ticket <= completed) {
-      adn::host_allocator().release(it->second.block);
-      it = t_stream->erase(it);
-    } else {
-      ++it;
+struct Streams {
+  Streams() { queues[kDefaultQueue].yield_to(&queues[kInferenceQueue]); }
+  adn::Queue queues[kQueues];
+  int current = kDefaultQueue;
+  std::multimap<size_t, StreamBlock> released;
+  bool passed(const uint64_t (&tickets)[kQueues]) const {
+    for (int q = 0; q < kQueues; ++q)
+      if (tickets[q] > queues[q].completed()) return false;
+    return true;
+  }
+  void flush() {
+    for (auto it = released.begin(); it != released.end();) {
+      if (passed(it->second.use)) {
+        adn::host_allocator().release(it->second.block);
+        it = released.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
+};
+thread_local Streams* t_streams = nullptr;
+
+Streams& streams(Napi::Env env) {
+  if (!t_streams) {
+    t_streams = new Streams();
+    napi_add_env_cleanup_hook(env, [](void*) {
+      // Drain every queue before destroying any: a task may wait for the other queue.
+      for (auto& q : t_streams->queues) q.drain();
+      Streams* s = t_streams;
+      t_streams = nullptr;
+      for (auto& b : s->released) adn::host_allocator().release(b.second.block);
+      delete s;  // joins the executors
+    }, nullptr);
+  }
+  return *t_streams;
 }
 
 }  // namespace
+
+Ticket submit(Napi::Env env, const std::vector<std::shared_ptr<HostBuffer>>& reads,
+              const std::vector<std::shared_ptr<HostBuffer>>& writes, std::function<void()> task) {
+  Streams& s = streams(env);
+  const int q = s.current;
+  std::array<uint64_t, kQueues> after{};
+  for (int o = 0; o < kQueues; ++o) {
+    if (o == q) continue;
+    for (const auto& r : reads) after[o] = std::max(after[o], r->write[o]);
+    for (const auto& w : writes) after[o] = std::max(after[o], w->use[o]);
+    if (after[o] <= s.queues[o].completed()) after[o] = 0;
+  }
+  bool waits = false;
+  for (uint64_t t : after) waits = waits || t;
+  if (waits) {
+    adn::Queue* queues = s.queues;
+    task = [queues, q, after, task = std::move(task)] {
+      for (int o = 0; o < kQueues; ++o)
+        if (after[o]) queues[q].wait_on(queues[o], after[o]);
+      task();
+    };
+  }
+  const uint64_t ticket = s.queues[q].submit(std::move(task));
+  for (const auto& r : reads) r->use[q] = ticket;
+  for (const auto& w : writes) w->use[q] = w->write[q] = ticket;
+  return Ticket{&s.queues[q], ticket};
+}
+
+bool written(Napi::Env env, const HostBuffer& b) { return streams(env).passed(b.write); }
+
+Napi::Value SetQueue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double v = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (v != kDefaultQueue && v != kInferenceQueue) throw_range(env, "Expected 0 or 1 for queue");
+  Streams& s = streams(env);
+  const int previous = s.current;
+  s.current = int(v);
+  return Napi::Number::New(env, previous);
+}
 
 uint64_t Launch::run(std::function<void()> kernel) {
   auto failed = std::make_shared<std::shared_ptr<const Failure>>();
   const char* op = op_;
   // The task owns references to every storage it touches: disposing a tensor
   // while its kernel is queued frees the memory only after the kernel ran.
-  adn::Queue& q = cpu_queue(info_.Env());
   auto task = [reads = reads_, writes = writes_, kernel = std::move(kernel), failed, op] {
     for (const auto& b : reads) {
       if (auto f = b->failure()) {  // an earlier kernel failed: its dependents fail alike
@@ -108,13 +171,12 @@ uint64_t Launch::run(std::function<void()> kernel) {
       *failed = f;
     }
   };
-  const uint64_t ticket = q.submit(std::move(task));
-  for (const auto& w : writes_) w->last_write = ticket;
+  const Ticket t = submit(info_.Env(), reads_, writes_, std::move(task));
   if (wait_) {
-    q.wait(ticket);
+    t.queue->wait(t.ticket);
     if (*failed) throw failure_error(info_.Env(), **failed);
   }
-  return ticket;
+  return t.ticket;
 }
 
 Napi::Error failure_error(Napi::Env env, const Failure& f) {
@@ -122,47 +184,34 @@ Napi::Error failure_error(Napi::Env env, const Failure& f) {
   return error_with_code(env, e, f.code);
 }
 
-adn::Queue& cpu_queue(Napi::Env env) {
-  if (!t_queue) {
-    t_queue = new adn::Queue();
-    t_stream = new std::multimap<size_t, StreamBlock>();
-    napi_add_env_cleanup_hook(env, [](void*) {
-      delete t_queue;  // runs what is queued, then joins the executor
-      t_queue = nullptr;
-      flush_completed(UINT64_MAX);
-      delete t_stream;
-      t_stream = nullptr;
-    }, nullptr);
-  }
-  return *t_queue;
-}
-
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write) {
-  adn::Queue& q = cpu_queue(env);
-  const uint64_t completed = q.completed();
-  flush_completed(completed);
-  const size_t cls = adn::CachingAllocator::size_class(bytes);
-  auto range = t_stream->equal_range(cls);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (!host_write || it->second.ticket <= completed) {
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&after)[kQueues]) {
+  Streams& s = streams(env);
+  s.flush();
+  for (auto& t : after) t = 0;
+  if (!host_write) {  // every block left has tasks pending: the new tensor inherits their tickets
+    auto it = s.released.find(adn::CachingAllocator::size_class(bytes));
+    if (it != s.released.end()) {
       float* b = it->second.block;
-      t_stream->erase(it);
+      for (int q = 0; q < kQueues; ++q) after[q] = it->second.use[q];
+      s.released.erase(it);
       return b;
     }
   }
   return static_cast<float*>(adn::host_allocator().allocate(bytes));
 }
 
-void stream_release(Napi::Env env, float* block, size_t bytes) {
-  if (!t_stream) {  // this thread's queue is gone (environment teardown): nothing runs any more
-    adn::host_allocator().release(block);
+void stream_release(Napi::Env env, const HostBuffer& b) {
+  if (!t_streams) {  // this thread's queues are gone (environment teardown): nothing runs any more
+    adn::host_allocator().release(b.data);
     return;
   }
-  adn::Queue& q = cpu_queue(env);
-  t_stream->emplace(bytes, StreamBlock{block, q.submitted()});
-  flush_completed(q.completed());
+  Streams& s = streams(env);
+  StreamBlock block{b.data, {}};
+  for (int q = 0; q < kQueues; ++q) block.use[q] = b.use[q];
+  s.released.emplace(b.bytes, block);
+  s.flush();
 }
 
-void stream_flush(Napi::Env env) { flush_completed(cpu_queue(env).completed()); }
+void stream_flush(Napi::Env env) { streams(env).flush(); }
 
 }  // namespace adn_binding

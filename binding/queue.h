@@ -48,23 +48,43 @@ class Launch {
 // The failure a kernel left on a storage, as the JS error a read throws.
 Napi::Error failure_error(Napi::Env env, const Failure& f);
 
-// The CPU queue of the calling JavaScript thread: the main thread and each
-// worker (a predict worker) get their own, so inference in a worker waits at
-// most for the kernel a training step is running (kernels take the thread
-// pool one at a time), never for the whole step. Created on first use,
-// drained and joined when that thread's environment shuts down.
-adn::Queue& cpu_queue(Napi::Env env);
+// Each JavaScript thread has kQueues CPU queues: kDefaultQueue for ops,
+// fit and evaluate, kInferenceQueue for Model.predict, so that a predict
+// issued while a training step is queued runs beside it (kernels take the
+// thread pool one at a time, in request order: a predict kernel waits for at
+// most the training kernel then running, never for the whole step). The
+// current queue (setQueue) is where ops submit. Created on first use, drained
+// and joined when that thread's environment shuts down.
+constexpr int kDefaultQueue = 0, kInferenceQueue = 1;
+
+// A queued task: its queue and its ticket there.
+struct Ticket {
+  adn::Queue* queue;
+  uint64_t ticket;
+};
+
+// Submits task on the current queue. Order within a queue is submission
+// order; across queues the task first waits for the other queue's tasks that
+// write what it reads or touch what it writes (tasks submitted before it, so
+// the queues never wait on each other in a cycle). Then records the task in
+// the buffers' tickets. JS thread only.
+Ticket submit(Napi::Env env, const std::vector<std::shared_ptr<HostBuffer>>& reads,
+              const std::vector<std::shared_ptr<HostBuffer>>& writes, std::function<void()> task);
+// True when every queued task writing b has run.
+bool written(Napi::Env env, const HostBuffer& b);
+// setQueue(index): makes kDefaultQueue or kInferenceQueue current; returns the previous one.
+Napi::Value SetQueue(const Napi::CallbackInfo& info);
 
 // Stream-ordered reuse of tensor memory, as CUDA caching allocators do per
-// stream. When a tensor's last JS reference goes, kernels queued before may
-// still read its block; but every kernel queued from now on runs after them,
-// so the block can back a new kernel output at once. Host-side writes (a
-// tensor copied in, zeros) run now, so they take only blocks whose earlier
-// kernels have all run. Blocks the queue has passed go back to the allocator
-// (on the next release or allocation, and before memoryInfo).
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write);
-// bytes: the block's size class (HostBuffer::bytes).
-void stream_release(Napi::Env env, float* block, size_t bytes);
+// stream. When a tensor's last JS reference goes, tasks queued before may
+// still use its block; but a new tensor on the block inherits their tickets
+// (after[] becomes its write and use tickets), so every task touching it is
+// ordered after them, and the block can back a new kernel output at once.
+// Host-side writes (a tensor copied in, zeros) run now, so they take only
+// blocks whose tasks have all run. Blocks the queues have passed go back to
+// the allocator (on the next release or allocation, and before memoryInfo).
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&after)[kQueues]);
+void stream_release(Napi::Env env, const HostBuffer& b);
 void stream_flush(Napi::Env env);
 
 }  // namespace adn_binding

@@ -39,9 +39,11 @@ Napi::Float32Array float32(Napi::Env env, const Napi::Value& v, const char* name
 }  // namespace
 
 HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write)
-    : data(stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write)),
+    : data(stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, write)),
       length(n),
-      bytes(adn::host_allocator().block_bytes(data)) {}
+      bytes(adn::host_allocator().block_bytes(data)) {
+  for (int q = 0; q < kQueues; ++q) use[q] = write[q];
+}
 
 HostBuffer::~HostBuffer() {
   if (owns_block) adn::host_allocator().release(data);
@@ -68,6 +70,7 @@ Napi::Function Storage::Define(Napi::Env env) {
                       InstanceMethod<&Storage::Fill>("fill"),
                       InstanceMethod<&Storage::CopyFrom>("copyFrom"),
                       InstanceMethod<&Storage::Share>("share"),
+                      InstanceMethod<&Storage::Swap>("swap"),
                       InstanceMethod<&Storage::Dispose>("dispose")});
 }
 
@@ -134,24 +137,21 @@ void Storage::drop(Napi::Env env) {
     int64_t ignored = 0;
     napi_adjust_external_memory(env, -int64_t(buf_->bytes), &ignored);
     buf_->owns_block = false;
-    stream_release(env, buf_->data, buf_->bytes);
+    stream_release(env, *buf_);
   }
   buf_.reset();
 }
 
 void Storage::on_queue(Napi::Env env, std::function<void()> fn, bool check_failure) {
   auto failed = std::make_shared<std::shared_ptr<const Failure>>();
-  adn::Queue& q = cpu_queue(env);
-  const uint64_t ticket = q.submit([b = buf_, fn = std::move(fn), failed, check_failure] {
+  auto task = [b = buf_, fn = std::move(fn), failed, check_failure] {
     if (check_failure && (*failed = b->failure())) return;
     fn();
-  });
-  if (!check_failure) buf_->last_write = ticket;  // write, fill
-  q.wait(ticket);
+  };
+  const Ticket t = check_failure ? submit(env, {buf_}, {}, std::move(task)) : submit(env, {}, {buf_}, std::move(task));
+  t.queue->wait(t.ticket);
   if (*failed) throw failure_error(env, **failed);
 }
-
-bool Storage::written(Napi::Env env) const { return buf_->last_write <= cpu_queue(env).completed(); }
 
 Napi::Value Storage::Length(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(live(info.Env()).length));
@@ -174,7 +174,7 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for dst but received " +
                          std::to_string(dst.ElementLength()));
   float* out = dst.Data();
-  if (written(env)) {  // every writer has run: read now, behind nothing else
+  if (written(env, b)) {  // every writer has run: read now, behind nothing else
     if (auto f = b.failure()) throw failure_error(env, *f);
     if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float));
     return env.Undefined();
@@ -195,7 +195,7 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(b.length) * sizeof(float));
   auto pinned = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   float* out = static_cast<float*>(ab.Data());
-  if (written(env)) {  // every writer has run: copy now, behind nothing else
+  if (written(env, b)) {  // every writer has run: copy now, behind nothing else
     if (auto f = b.failure()) {
       deferred->Reject(failure_error(env, *f).Value());
     } else {
@@ -206,7 +206,7 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   }
   auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                             "addernet.readAsync", 0, 1);
-  cpu_queue(env).submit([buf = buf_, out, tsfn, deferred, pinned]() mutable {
+  submit(env, {buf_}, {}, [buf = buf_, out, tsfn, deferred, pinned]() mutable {
     auto f = buf->failure();
     const int64_t n = buf->length;
     if (!f && n) std::memcpy(out, buf->data, size_t(n) * sizeof(float));
@@ -245,18 +245,23 @@ Napi::Value Storage::Fill(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Storage* Storage::peer(Napi::Env env, const Napi::Value& v, const char* name) const {
+  HostBuffer& b = live(env);
+  Storage* other = From(env, v);
+  if (!other) throw_type(env, std::string("Expected a Storage for ") + name);
+  HostBuffer& o = other->live(env);
+  if (o.length != b.length)
+    throw_range(env, "Expected " + std::to_string(b.length) + " elements for " + name + " but received " + std::to_string(o.length));
+  return other;
+}
+
 // copyFrom(other: Storage of the same length).
 Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  HostBuffer& b = live(env);
-  Storage* other = From(env, info[0]);
-  if (!other) throw_type(env, "Expected a Storage for source");
-  HostBuffer& o = other->live(env);
-  if (o.length != b.length)
-    throw_range(env, "Expected " + std::to_string(b.length) + " elements for source but received " + std::to_string(o.length));
+  Storage* other = peer(env, info[0], "source");
   // Queued like a kernel: it reads `other` after its writers and passes their failure on.
   auto src = other->shared();
-  buf_->last_write = cpu_queue(env).submit([src, dst = buf_] {
+  submit(env, {src}, {buf_}, [src, dst = buf_] {
     dst->set_failure(src->failure());
     if (src != dst && dst->length) std::memcpy(dst->data, src->data, size_t(dst->length) * sizeof(float));
   });
@@ -270,6 +275,16 @@ Napi::Value Storage::Share(const Napi::CallbackInfo& info) {
   Napi::Object obj = info.This().As<Napi::Object>().Get("constructor").As<Napi::Function>().New(
       {Napi::External<std::shared_ptr<HostBuffer>>::New(env, ref.get())});
   return obj;  // the new Storage copied the shared_ptr; ref is freed here
+}
+
+// swap(other: Storage of the same length): exchanges the two storages'
+// blocks. Queued tasks keep the blocks they were given; model.predict runs
+// on a snapshot of the weights this way while fit() updates them.
+Napi::Value Storage::Swap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage* other = peer(env, info[0], "other");
+  buf_.swap(other->buf_);
+  return env.Undefined();
 }
 
 Napi::Value Storage::Dispose(const Napi::CallbackInfo& info) {

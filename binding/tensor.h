@@ -14,6 +14,10 @@
 
 namespace adn_binding {
 
+// Device queues per JavaScript thread (binding/queue.h): ops and fit on the
+// default queue, Model.predict on the inference queue.
+constexpr int kQueues = 2;
+
 // What went wrong in a queued kernel, kept on the storages it was to write
 // (and passed on to everything computed from them) until a read reports it.
 struct Failure {
@@ -39,9 +43,11 @@ struct HostBuffer {
   // Cleared when the last JS reference hands the block to stream-ordered
   // reuse (binding/queue.h); queued tasks may still hold this object.
   std::atomic<bool> owns_block{true};
-  // Ticket of the last queued task writing it: a read after that task has
-  // run need not queue behind unrelated work (written on the JS thread only).
-  uint64_t last_write = 0;
+  // Per queue, the ticket of the last task writing it and of the last task
+  // reading or writing it: a task on one queue is ordered after the other
+  // queue's tasks it conflicts with (binding/queue.h submit), and a read
+  // after its writers have run queues behind nothing. JS thread only.
+  uint64_t write[kQueues] = {}, use[kQueues] = {};
 
  private:
   mutable std::mutex mutex_;
@@ -71,15 +77,17 @@ class Storage : public Napi::ObjectWrap<Storage> {
   Napi::Value Fill(const Napi::CallbackInfo& info);
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
   Napi::Value Share(const Napi::CallbackInfo& info);
+  Napi::Value Swap(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void drop(Napi::Env env);
   void adopt(Napi::Env env, std::shared_ptr<HostBuffer> b);
   HostBuffer& live(Napi::Env env) const;
-  // Runs fn on the device queue after everything queued before it, waits,
-  // and throws the failure a kernel left on this storage (if any).
+  // The live Storage `v` of this one's length (copyFrom, swap).
+  Storage* peer(Napi::Env env, const Napi::Value& v, const char* name) const;
+  // Runs fn on the current queue after the tasks it depends on, waits, and
+  // throws the failure a kernel left on this storage (if any). A read when
+  // check_failure, else a write.
   void on_queue(Napi::Env env, std::function<void()> fn, bool check_failure);
-  // True when every queued task writing this storage has run.
-  bool written(Napi::Env env) const;
 
   std::shared_ptr<HostBuffer> buf_;
 };

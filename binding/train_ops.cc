@@ -35,16 +35,17 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const auto d = int_dims(info, 8, 3, 1);
   const int64_t n = d[0], c = d[1], hw = d[2];
   check_elements(env, double(n) * double(c) * double(hw));
+  const bool training = flag(info, 9, "training");
   Launch k(info, "batchNormForward");
   const float* x = k.in(0, "x", n * c * hw);
   const float* gamma = k.in(1, "weight", c);
   const float* beta = k.in(2, "bias", c);
-  float* rmean = k.inout(3, "runningMean", c);
-  float* rvar = k.inout(4, "runningVar", c);
+  // Updated in training only: in evaluation a read (a predict then shares them with a queued training step).
+  float* rmean = training ? k.inout(3, "runningMean", c) : const_cast<float*>(k.in(3, "runningMean", c));
+  float* rvar = training ? k.inout(4, "runningVar", c) : const_cast<float*>(k.in(4, "runningVar", c));
   float* y = k.out(5, "out", n * c * hw);
   float* smean = k.out(6, "saveMean", c);
   float* sinvstd = k.out(7, "saveInvStd", c);
-  const bool training = flag(info, 9, "training");
   const double momentum = number(info, 10, "momentum");
   const double eps = number(info, 11, "eps");
   return Napi::Number::New(env, double(k.run([=] {

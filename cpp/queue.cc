@@ -50,6 +50,24 @@ uint64_t Queue::submitted() const {
   return submitted_;
 }
 
+void Queue::yield_to(Queue* other) { yield_to_ = other; }
+
+void Queue::wait_on(Queue& other, uint64_t ticket) {
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    blocked_ = true;
+  }
+  done_.notify_all();
+  other.wait(ticket);
+  std::lock_guard<std::mutex> g(mutex_);
+  blocked_ = false;
+}
+
+void Queue::wait_quiet() {
+  std::unique_lock<std::mutex> g(mutex_);
+  done_.wait(g, [&] { return blocked_ || completed_ == submitted_; });
+}
+
 bool Queue::on_executor() const { return std::this_thread::get_id() == thread_.get_id(); }
 
 void Queue::run() {
@@ -62,6 +80,7 @@ void Queue::run() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
+    if (yield_to_) yield_to_->wait_quiet();
     try {
       task();
     } catch (...) {

@@ -34,13 +34,27 @@ class Queue {
   // True on the executor thread (a task must never wait on its own queue).
   bool on_executor() const;
 
+  // Priority between two queues: before each of its tasks, this queue waits
+  // until `other` has nothing it can run (empty, or its task is waiting for
+  // this queue), so other's tasks run between this queue's, never behind
+  // their backlog. Set before submitting; `other` must outlive this queue's
+  // tasks and must not yield back.
+  void yield_to(Queue* other);
+  // For a task of this queue: waits for `ticket` on `other`, counting as
+  // nothing to run meanwhile (so a queue yielding to this one goes on).
+  void wait_on(Queue& other, uint64_t ticket);
+
  private:
   void run();
+  // Blocks until this queue has nothing it can run.
+  void wait_quiet();
   mutable std::mutex mutex_;
   std::condition_variable work_, done_;
   std::deque<Task> tasks_;
   uint64_t submitted_ = 0, completed_ = 0;
   bool stopping_ = false;
+  bool blocked_ = false;  // its running task waits for another queue
+  Queue* yield_to_ = nullptr;
   std::thread thread_;
 };
 

@@ -10,9 +10,8 @@ export type AddernetErrorCode =
   | 'ERR_ADDERNET_NATIVE' // failure inside native code
   | 'ERR_ADDERNET_MEMORY' // native scratch memory could not be allocated
   | 'ERR_ADDERNET_BUSY' // fit() already running on this model
-  | 'ERR_ADDERNET_DISPOSED' // a disposed tensor read or used; predict() pending when dispose() stopped its worker
+  | 'ERR_ADDERNET_DISPOSED' // a disposed tensor or model read or used
   | 'ERR_ADDERNET_DEVICE' // an unknown or unavailable device ('cuda' before the CUDA backend)
-  | 'ERR_ADDERNET_WORKER' // the predict worker died or failed (not an error of the call itself)
   | 'ERR_ADDERNET_STATE' // a call out of order (backward() without a training forward())
   | 'ERR_ADDERNET_LOAD' // the native addon or a required package could not be loaded
   | 'ERR_ADDERNET_FORMAT'; // malformed, truncated or hostile file (safetensors, IDX, CIFAR, ...)

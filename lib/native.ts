@@ -26,6 +26,8 @@ export interface NativeStorage {
   copyFrom(source: NativeStorage): void;
   /** Another reference to the same block (freed when every reference is disposed or collected). */
   share(): NativeStorage;
+  /** Exchanges the blocks of two storages of the same length (queued kernels keep the blocks they were given). */
+  swap(other: NativeStorage): void;
   dispose(): void;
 }
 
@@ -45,6 +47,8 @@ export interface NativeAddon {
   emptyCache(device: string): void;
   setCacheLimit(device: string, bytes: number): void;
   resetPeakMemory(device: string): void;
+  /** Makes queue 0 (ops, fit) or 1 (predict) the one ops submit to; returns the previous one. */
+  setQueue(queue: 0 | 1): 0 | 1;
   adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
   conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
   adder2dBackward(
@@ -117,7 +121,7 @@ function load(): NativeAddon {
 export const native: NativeAddon = load();
 
 // A bad ADDERNET_ISA or ADDERNET_NUM_THREADS falls back to the default; say
-// so once, at load, on the main thread (predict workers load this file too).
+// so once, at load, on the main thread (a user's workers may load this file too).
 for (const message of isMainThread ? native.backendInfo().warnings : []) {
   process.emitWarning(message, { type: 'AddernetWarning', code: 'ADDERNET_ENVIRONMENT' });
 }

@@ -118,10 +118,23 @@ function asLinear(x: unknown, w: unknown): { x4: Tensor; w4: Tensor } {
   return { x4: xt.reshape([xt.shape[0], xt.shape[1], 1, 1]), w4: wt.reshape([wt.shape[0], wt.shape[1], 1, 1]) };
 }
 
+// The 4-D views only carry the storages to the kernel, which holds them
+// while queued: disposed at once, so the blocks are freed with the tensors
+// the caller keeps (a view holds its block as long as the tensor does).
+function disposeViews(...views: (Tensor | undefined)[]): void {
+  for (const v of views) v?.dispose();
+}
+
 function linearForward(adder: boolean, x: unknown, w: unknown, bias?: unknown): Tensor {
   const { x4, w4 } = asLinear(x, w);
-  const y = layerForward(adder, x4, w4, { bias: bias ?? undefined });
-  return y.reshape([x4.shape[0], w4.shape[0]]);
+  try {
+    const y = layerForward(adder, x4, w4, { bias: bias ?? undefined });
+    const out = y.reshape([x4.shape[0], w4.shape[0]]);
+    y.dispose();
+    return out;
+  } finally {
+    disposeViews(x4, w4);
+  }
 }
 
 function linearGradients(adder: boolean, x: unknown, w: unknown, gradOut: unknown, options?: LinearBackwardOptions): Gradients {
@@ -132,14 +145,19 @@ function linearGradients(adder: boolean, x: unknown, w: unknown, gradOut: unknow
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${want.join(', ')}] (the forward output)`, `shape ${describe(gy.shape)}`);
   }
   const opts = checkOptions(options, 'options');
-  const g = layerBackward(adder, x4, w4, gy.reshape([gy.shape[0], gy.shape[1], 1, 1]), {
-    bias: opts.bias, inputGrad: opts.inputGrad,
-  });
-  return {
-    ...g,
-    gradInput: g.gradInput?.reshape([x4.shape[0], x4.shape[1]]),
-    gradWeight: g.gradWeight.reshape([w4.shape[0], w4.shape[1]]),
-  };
+  const gy4 = gy.reshape([gy.shape[0], gy.shape[1], 1, 1]);
+  try {
+    const g = layerBackward(adder, x4, w4, gy4, { bias: opts.bias, inputGrad: opts.inputGrad });
+    const out = {
+      ...g,
+      gradInput: g.gradInput?.reshape([x4.shape[0], x4.shape[1]]),
+      gradWeight: g.gradWeight.reshape([w4.shape[0], w4.shape[1]]),
+    };
+    disposeViews(g.gradInput, g.gradWeight);
+    return out;
+  } finally {
+    disposeViews(x4, w4, gy4);
+  }
 }
 
 /** Y = -sum |X_patch - F| (+ bias): x [N, C, H, W], weight [T, C, KH, KW] -> [N, T, HO, WO]. */

@@ -176,6 +176,20 @@ export function collectTensors<T>(fn: () => T): { result: T; made: Tensor[] } {
   }
 }
 
+/**
+ * @internal Runs fn (synchronously) with ops submitting to the device's
+ * inference queue, which runs beside the queue of ops and training: what
+ * Model.predict uses, so that it never waits for a whole queued step.
+ */
+export function onInferenceQueue<T>(fn: () => T): T {
+  const previous = native.setQueue(1);
+  try {
+    return fn();
+  } finally {
+    native.setQueue(previous);
+  }
+}
+
 /** A tensor holding a copy of `data` (later changes to `data` do not reach it). */
 export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
   return new Tensor(data, shape);

@@ -105,11 +105,11 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * Model.predict() runs dist/lib/nn/predict-worker.js: compile dist/ when it is
+ * Child processes (the CLI, killed writers) run dist/: compile it when it is
  * missing or older than the TypeScript sources under lib/.
  */
 export function ensureDist(): void {
-  const worker = path.join(ROOT, 'dist', 'lib', 'nn', 'predict-worker.js');
+  const worker = path.join(ROOT, 'dist', 'lib', 'index.js');
   const built = fs.existsSync(worker) ? fs.statSync(worker).mtimeMs : -1;
   if (built >= newestMtime(path.join(ROOT, 'lib'))) return;
   try {
@@ -118,7 +118,7 @@ export function ensureDist(): void {
       stdio: 'pipe',
     });
   } catch (err) {
-    // tsc still emits on type errors (elsewhere in a work in progress); only a missing worker is fatal.
+    // tsc still emits on type errors (elsewhere in a work in progress); only a missing dist/ is fatal.
     if (!fs.existsSync(worker)) throw err;
   }
 }

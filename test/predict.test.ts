@@ -1,12 +1,13 @@
-// Model.predict(): eval-mode inference on a worker thread — same results as
-// forward() in eval mode, concurrent calls equal to sequential ones, fresh
-// weights after training, loads and in-place edits (never stale), errors with
-// stable codes, dispose(), and an event loop left free.
+// Model.predict(): eval-mode inference on the device's inference queue —
+// same results as forward() in eval mode, concurrent calls equal to
+// sequential ones, fresh weights after training, loads and in-place edits
+// (never stale), the weights of the steps before it while fit() runs, errors
+// with stable codes, dispose(), and an event loop left free.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fit, models, SGD, tensor, trainOps, type Dataset, type Model, type Tensor } from '../lib/index';
-import { ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf } from './nn-helpers';
+import { fit, memoryInfo, Model, models, nn, ops, SGD, tensor, trainOps, type Dataset, type Tensor } from '../lib/index';
+import { caught, collectGarbage, ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf } from './nn-helpers';
 
 const live: Model[] = [];
 function track(m: Model): Model {
@@ -134,36 +135,32 @@ describe('Model.predict', () => {
     expect(sameBits((await model.predict(inputs[0])).dataSync(), evalForward(model, inputs[0]).dataSync())).toBe(true);
   });
 
-  it('dispose() stops the worker; predict afterwards starts a new one; pending calls settle', async () => {
+  it('dispose() frees the weights: predicts issued before complete, later calls fail with ERR_ADDERNET_DISPOSED', async () => {
+    await collectGarbage();
+    const base = memoryInfo().liveTensors;
     const m = models.lenet5bn({ layer: 'adder', seed: 10 });
     const x = inputs[3];
-    const first = await m.predict(x);
+    const want = evalForward(m, x);
+    const big = tensor(makeRng(11).normalArray(256 * 784), [256, 1, 28, 28]);
+    const inFlight = [m.predict(big), m.predict(x)];
     await m.dispose();
     await m.dispose(); // twice is fine
-    const second = await m.predict(x);
-    expect(sameBits(second.dataSync(), first.dataSync())).toBe(true);
-    // Calls in flight when the worker is stopped are rejected (or already answered), never left hanging.
-    const big = tensor(makeRng(11).normalArray(256 * 784), [256, 1, 28, 28]);
-    const inFlight = [m.predict(big), m.predict(big), m.predict(big)];
-    await m.dispose();
-    const settled = await Promise.race([
-      Promise.allSettled(inFlight),
-      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
-    ]);
-    expect(settled).not.toBe('hung');
-    for (const s of settled as PromiseSettledResult<Tensor>[]) {
-      if (s.status === 'fulfilled') expect(s.value.shape).toEqual([256, 10]);
-      else expect((s.reason as { code?: string }).code).toBe('ERR_ADDERNET_DISPOSED');
-    }
-    // And the model still predicts after that.
-    expect(sameBits((await m.predict(x)).dataSync(), first.dataSync())).toBe(true);
-    await m.dispose();
+    const done = await Promise.all(inFlight);
+    expect(done[0].shape).toEqual([256, 10]);
+    expect(sameBits(done[1].dataSync(), want.dataSync()), 'a predict issued before dispose() used the weights').toBe(true);
+    expect(m.isDisposed).toBe(true);
+    const err = await rejected(m.predict(x));
+    expect(err.code).toBe('ERR_ADDERNET_DISPOSED');
+    expect(err.message).toMatch(/predict\(\) on a disposed model/);
+    expect(caught(() => m.forward(x)).code).toBe('ERR_ADDERNET_DISPOSED');
+    for (const t of [...done, want, big]) t.dispose();
+    expect(memoryInfo().liveTensors, 'every tensor of the model and its predicts is freed').toBe(base);
   });
 
-  it('runs off the main thread: timers keep firing during a long predict', async () => {
+  it('runs off the event loop: timers keep firing during a long predict', async () => {
     const m = track(models.resnet20({ layer: 'adder' }));
     const x = tensor(makeRng(12).normalArray(64 * 3 * 32 * 32), [64, 3, 32, 32]);
-    await m.predict(tensor(x.dataSync().subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // start the worker and send weights
+    await m.predict(tensor(x.dataSync().subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // warm the allocator
     let last = performance.now();
     let maxGap = 0;
     let ticks = 0;
@@ -185,7 +182,7 @@ describe('Model.predict', () => {
     expect(maxGap).toBeLessThan(Math.max(250, ms / 2));
   });
 
-  it('an idle predict worker does not keep the process alive', () => {
+  it('a process that has predicted exits when its work is done (the queues hold no handle)', () => {
     const dist = path.join(ROOT, 'dist', 'lib', 'index.js');
     const script = `const a = require(${JSON.stringify(dist)});
       const m = a.models.lenet5bn();
@@ -266,29 +263,56 @@ describe('predict errors carry stable codes', () => {
   const big = tensor(makeRng(30).normalArray(128 * 784), [128, 1, 28, 28]);
   const small = tensor(makeRng(31).normalArray(2 * 784), [2, 1, 28, 28]);
 
-  it('a predict pending at dispose() rejects with ERR_ADDERNET_DISPOSED; predict afterwards works', async () => {
-    const m = models.lenet5bn({ layer: 'adder', seed: 32 });
-    const pending = m.predict(big); // not awaited: still loading or computing when dispose() runs
-    const disposed = m.dispose();
-    const err = await rejected(pending);
-    expect(err).toBeInstanceOf(Error);
-    expect(err.code).toBe('ERR_ADDERNET_DISPOSED');
-    expect(err.message).toMatch(/dispose\(\)/);
-    await disposed;
-    expect(sameBits((await m.predict(small)).dataSync(), evalForward(m, small).dataSync()), 'a new worker after dispose()').toBe(true);
-    await m.dispose();
+  it('a kernel failure inside a predict rejects it with the code and the caller\'s stack', async () => {
+    // A valid layer whose kernel refuses its scratch memory (a padded copy of 17.6 TB) on the queue.
+    class Failing extends nn.Module {
+      readonly w = tensor(new Float32Array([1]), [1, 1, 1, 1]);
+      forward(x: Tensor): Tensor {
+        return ops.adder2d(x, this.w, { stride: 2 ** 20, padding: 2 ** 20 });
+      }
+      backward(g: Tensor): Tensor {
+        return g;
+      }
+      config(): nn.ModuleConfig {
+        return { type: 'Failing' };
+      }
+    }
+    const m = new Model(new Failing(), { arch: 'custom', options: {}, inputShape: [1, 1, 1], numClasses: 9 });
+    const p = m.predict(tensor(new Float32Array([1]), [1, 1, 1, 1]));
+    const err = await rejected(p);
+    expect(err.code).toBe('ERR_ADDERNET_MEMORY');
+    expect(err.message).toMatch(/adder2dForward/);
+    expect(err.stack).toMatch(/predict\.test\.ts/);
+    const ok = track(models.lenet5bn({ layer: 'adder', seed: 33 }));
+    expect(sameBits((await ok.predict(small)).dataSync(), evalForward(ok, small).dataSync()), 'the inference queue works after that').toBe(true);
   });
+});
 
-  it('a predict worker that dies rejects pending calls with ERR_ADDERNET_WORKER; the next predict starts a new one', async () => {
-    const m = track(models.lenet5bn({ layer: 'adder', seed: 33 }));
-    await m.predict(small);
-    const pending = m.predict(big);
-    // Kill the worker behind the model's back (as a crash would).
-    await (m as unknown as { predictor: { worker: { terminate(): Promise<number> } } }).predictor.worker.terminate();
-    const err = await rejected(pending);
-    expect(err.code).toBe('ERR_ADDERNET_WORKER');
-    expect(err.message).toMatch(/exited/);
-    expect(sameBits((await m.predict(small)).dataSync(), evalForward(m, small).dataSync())).toBe(true);
+describe('predict while fit() runs', () => {
+  it('reads the weights of the steps queued before the current one, never a half-updated state', async () => {
+    const m = track(models.lenet5bn({ layer: 'adder', seed: 34 }));
+    const x = tensor(makeRng(35).normalArray(3 * 784), [3, 1, 28, 28]);
+    const ref = track(models.lenet5bn({ layer: 'adder', seed: 34 }));
+    const states: Map<string, Float32Array>[] = [new Map(Object.entries(m.stateDict()).map(([n, t]) => [n, t.dataSync()]))];
+    const predicted: Promise<Tensor>[] = [];
+    await fit(m, randomDataset(80, 36), {
+      epochs: 1, batchSize: 16, lr: 0.05,
+      callbacks: {
+        onBatchEnd: () => {
+          // Step b is queued (its loss read, its backward and update perhaps not yet run).
+          predicted.push(m.predict(x));
+          states.push(new Map(Object.entries(m.stateDict()).map(([n, t]) => [n, t.dataSync()]))); // waits for step b
+        },
+      },
+    });
+    expect(predicted.length).toBe(5);
+    for (let b = 0; b < predicted.length; b++) {
+      // The predict issued after step b was queued uses the weights after step b - 1.
+      ref.loadStateDict(new Map([...states[b]].map(([n, v]) => [n, tensor(v, m.stateDict()[n].shape)])));
+      expect(sameBits((await predicted[b]).dataSync(), evalForward(ref, x).dataSync()), `predict during step ${b}`).toBe(true);
+    }
+    ref.loadStateDict(m.stateDict());
+    expect(sameBits((await m.predict(x)).dataSync(), evalForward(ref, x).dataSync()), 'after fit(): the final weights').toBe(true);
   });
 });
 

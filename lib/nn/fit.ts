@@ -140,6 +140,7 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       const dropLast = datasetSize(data) % batchSize === 1;
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         options.signal?.throwIfAborted();
+        model.snapshotWeights(); // what a predict() issued during this step reads
         const r = await queuedLoss(x, () => {
           const l = softmaxCrossEntropyQueued(model.forward(x), y);
           model.backward(l.gradLogits!);
@@ -168,6 +169,8 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
   } finally {
     model.busy = false;
     model.train();
+    model.dropSnapshot();
+    optimizer.dispose();
   }
   history.seconds = (performance.now() - started) / 1000;
   history.examplesPerSecond = seen / history.seconds;

@@ -207,6 +207,9 @@ abstract class BatchNorm extends Module {
     if (this.training) {
       this.numBatchesTracked += 1;
       this.saved = { x, mean: r.saveMean, invStd: r.saveInvStd };
+    } else {
+      r.saveMean.dispose();
+      r.saveInvStd.dispose();
     }
     return r.y;
   }

@@ -1,12 +1,10 @@
 // A trainable network with its architecture description: forward/backward
 // for training, state dicts with the reference PyTorch names, and an async
-// predict() that runs in a worker thread so the event loop stays free.
-import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { describe, rangeError, typeError, type AddernetError, type AddernetErrorCode } from '../errors';
+// predict() on the device's inference queue, so the event loop stays free
+// and a predict never waits for a whole queued training step.
+import { codedError, describe, rangeError, typeError } from '../errors';
 import { readSafetensors, toFloat32Array, type SafetensorsTensor } from '../io/safetensors';
-import { packageRoot } from '../paths';
-import { checkDevice, Tensor, type Device } from '../tensor';
+import { checkDevice, empty, onInferenceQueue, Tensor, type Device } from '../tensor';
 import { BatchNorm1d, BatchNorm2d } from './layers';
 import type { Module, ModuleConfig, Parameter } from './module';
 import { moduleFromConfig, type ConfigLimits } from './registry';
@@ -35,7 +33,10 @@ export class Model {
   version = 0;
   /** Set while fit() runs: one fit per model at a time. */
   busy = false;
-  private predictor?: Predictor;
+  private disposed = false;
+  // While fit() runs: a copy of the parameters and buffers as of the steps
+  // queued so far, for predict() (see snapshotWeights).
+  private snapshot?: { live: Tensor[]; copy: Tensor[] };
 
   constructor(
     readonly net: Module,
@@ -84,6 +85,7 @@ export class Model {
 
   /** Checks x is [N, ...inputShape] and runs the network (training or eval mode). */
   forward(x: Tensor): Tensor {
+    this.checkLive('forward');
     this.checkInput(x, 'x');
     return this.net.forward(x);
   }
@@ -179,31 +181,84 @@ export class Model {
   }
 
   /**
-   * Inference in eval mode on a worker thread (the caller's event loop is not
-   * blocked). Concurrent calls are queued and give the same results as
-   * sequential ones. Every call uses the weights as they are at the call,
-   * however they were changed (loads, training, in-place edits of stateDict()
-   * tensors). dispose() rejects calls still pending with ERR_ADDERNET_DISPOSED.
+   * Inference in eval mode, whatever mode the model is in, off the event
+   * loop: the kernels run on the device's inference queue, beside fit() and
+   * other ops, and the promise resolves once the output is computed.
+   * Concurrent calls (on one model or several) run in call order and give
+   * the same results as sequential ones. A call uses the weights as they are
+   * at the call (loads, in-place edits); while fit() runs on this model, the
+   * weights of the steps queued so far, so it never waits for a whole
+   * training step. Rejects with the failure of a kernel it ran (its code, and
+   * the stack of this call).
    */
   async predict(x: Tensor): Promise<Tensor> {
-    const stack = new Error();
+    this.checkLive('predict');
     this.checkInput(x, 'x');
-    // A worker that died (ERR_ADDERNET_WORKER) is replaced rather than failing every later call.
-    if (this.predictor?.failed) this.predictor = undefined;
-    this.predictor ??= new Predictor();
+    const modules = [...this.net.namedModules()].map(([, m]) => m);
+    const modes = modules.map((m) => m.training);
+    const snap = this.snapshot;
+    // Synchronous from here to the swap back: the kernels are queued with the
+    // eval modes and snapshot blocks, then everything is put back.
+    let y: Tensor;
+    snap?.live.forEach((t, i) => t.storage.swap(snap.copy[i].storage));
     try {
-      return await this.predictor.run(this, x);
+      for (const m of modules) m.training = false;
+      y = onInferenceQueue(() => this.net.forward(x));
+    } finally {
+      modules.forEach((m, i) => (m.training = modes[i]));
+      snap?.live.forEach((t, i) => t.storage.swap(snap.copy[i].storage));
+    }
+    try {
+      await y.data(); // surfaces a kernel failure (with this call's stack)
     } catch (err) {
-      if (err instanceof Error && stack.stack) err.stack = `${err.name}: ${err.message}\n${stack.stack.split('\n').slice(1).join('\n')}`;
+      y.dispose();
       throw err;
     }
+    return y;
   }
 
-  /** Stops the predict worker, rejecting pending predicts with ERR_ADDERNET_DISPOSED (a new worker starts on the next predict). */
+  /**
+   * @internal fit() calls this before queuing each step: copies the
+   * parameters and buffers (a queued copy, taking no time on this thread) so
+   * that a predict() issued while the step runs reads the weights of the
+   * steps before it instead of waiting for it.
+   */
+  snapshotWeights(): void {
+    const live = [...this.stateTensors().values()];
+    this.snapshot ??= { live, copy: live.map((t) => empty(t.shape)) };
+    this.snapshot.copy.forEach((c, i) => c.storage.copyFrom(live[i].storage));
+  }
+
+  /** @internal fit() calls this when it ends: predict() reads the live weights again. */
+  dropSnapshot(): void {
+    for (const t of this.snapshot?.copy ?? []) t.dispose();
+    this.snapshot = undefined;
+  }
+
+  /**
+   * Frees the parameters, their gradients and the buffers now (predicts
+   * already issued still complete); afterwards forward() and predict() throw
+   * ERR_ADDERNET_DISPOSED. Without it the finalisers free them once the model
+   * is garbage. Idempotent.
+   */
   async dispose(): Promise<void> {
-    const p = this.predictor;
-    this.predictor = undefined;
-    await p?.close();
+    if (this.disposed) return;
+    if (this.busy) throw codedError('ERR_ADDERNET_BUSY', 'addernet: cannot dispose() a model while fit() or evaluate() runs on it');
+    this.disposed = true;
+    this.dropSnapshot();
+    for (const p of this.net.parameters()) {
+      p.value.dispose();
+      p.grad.dispose();
+    }
+    for (const [, b] of this.net.namedBuffers()) b.dispose();
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  private checkLive(what: string): void {
+    if (this.disposed) throw codedError('ERR_ADDERNET_DISPOSED', `addernet: ${what}() on a disposed model (dispose() freed its weights)`);
   }
 
   private checkInput(x: unknown, argument: string): void {
@@ -234,120 +289,4 @@ function valueAsNumbers(value: Tensor | SafetensorsTensor, name: string): Float3
   if (value.dtype === 'I64' || value.dtype === 'U64') return Array.from(value.data as BigInt64Array, Number);
   if (value.dtype === 'F32' || value.dtype === 'F64' || value.dtype === 'F16' || value.dtype === 'BF16') return toFloat32Array(value);
   throw rangeError('ERR_ADDERNET_FORMAT', `"${name}"`, 'a floating-point tensor', `dtype ${value.dtype}`);
-}
-
-interface Pending {
-  resolve: (t: Tensor) => void;
-  reject: (e: Error) => void;
-}
-
-type WorkerReply = { id: number; data?: Float32Array; shape?: number[]; error?: { message: string; name: string; code?: string } };
-
-/** Errors of the predict machinery itself, with a stable code like every addernet error. */
-function predictError(code: AddernetErrorCode, message: string, cause?: unknown, name = 'Error'): AddernetError {
-  const Ctor = name === 'TypeError' ? TypeError : name === 'RangeError' ? RangeError : Error;
-  const err = new Ctor(message, cause === undefined ? undefined : { cause }) as AddernetError;
-  if (err.name !== name) err.name = name;
-  err.code = code;
-  return err;
-}
-
-const disposedError = (): AddernetError =>
-  predictError('ERR_ADDERNET_DISPOSED', 'addernet: predict() cancelled: dispose() stopped the predict worker before it answered');
-
-/** Bit-for-bit equality of the model's current state and a snapshot (names in the same order). */
-function sameState(snapshot: [string, Float32Array][], current: [string, Tensor][]): boolean {
-  if (snapshot.length !== current.length) return false;
-  return snapshot.every(([n, a], i) => {
-    const [m, t] = current[i];
-    const b = t.dataSync();
-    return n === m && a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-  });
-}
-
-/**
- * One worker thread per model, holding an eval-mode copy of its weights.
- *
- * Before each predict the model's config and weights are compared with what the
- * worker was last sent, and sent again when anything differs. Comparing contents
- * rather than trusting change counters catches every way weights change
- * (loads, optimizer steps, BatchNorm statistics, in-place edits of stateDict()
- * tensors); the snapshot is a private copy, so equality proves the worker holds
- * the caller's current weights. Cost per call: a comparison of every weight
- * (about 0.3 ms for ResNet-20's 1.1 MB, against ~6 ms for a batch-1 predict),
- * plus a copy and a reload in the worker only when something changed.
- */
-class Predictor {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private sent?: { config: string; state: [string, Float32Array][] };
-  private failure?: () => AddernetError;
-  private closing = false;
-
-  constructor() {
-    const file = path.join(packageRoot, 'dist', 'lib', 'nn', 'predict-worker.js');
-    this.worker = new Worker(file);
-    this.worker.unref();
-    this.worker.on('message', (msg: WorkerReply) => {
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if (msg.error) {
-        const code = typeof msg.error.code === 'string' && msg.error.code.startsWith('ERR_ADDERNET_') ? (msg.error.code as AddernetErrorCode) : 'ERR_ADDERNET_WORKER';
-        p.reject(predictError(code, msg.error.message, undefined, msg.error.name));
-      } else {
-        p.resolve(new Tensor(msg.data as Float32Array, msg.shape as number[]));
-      }
-    });
-    this.worker.on('error', (err) => this.failAll(() => predictError('ERR_ADDERNET_WORKER', `addernet: predict worker failed: ${err?.message ?? String(err)}`, err)));
-    this.worker.on('exit', (code) => this.failAll(this.closing ? disposedError : () => predictError('ERR_ADDERNET_WORKER', `addernet: predict worker exited with code ${code}`)));
-  }
-
-  /** The worker is gone (died or disposed): every call would fail. */
-  get failed(): boolean {
-    return this.failure !== undefined;
-  }
-
-  /** Rejects every pending call, each with its own error object (callers rewrite its stack). */
-  private failAll(make: () => AddernetError): void {
-    this.failure ??= make;
-    for (const p of this.pending.values()) p.reject(make());
-    this.pending.clear();
-  }
-
-  run(model: Model, x: Tensor): Promise<Tensor> {
-    if (this.failure || this.closing) return Promise.reject((this.failure ?? disposedError)());
-    this.sync(model);
-    const id = this.nextId++;
-    const data = x.dataSync(); // a copy: the caller may change x while the call is pending
-    return new Promise<Tensor>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage({ type: 'predict', id, data, shape: [...x.shape] }, [data.buffer as ArrayBuffer]);
-    });
-  }
-
-  /** Sends config and weights unless they equal, bit for bit, what the worker last got (see the class comment). */
-  private sync(model: Model): void {
-    const config = JSON.stringify(model.config());
-    const state = Object.entries(model.stateDict());
-    if (this.sent && this.sent.config === config && sameState(this.sent.state, state)) return;
-    const snapshot = state.map(([n, t]): [string, Float32Array] => [n, t.dataSync()]);
-    // postMessage clones synchronously, so the worker gets exactly the snapshot kept here.
-    this.worker.postMessage({ type: 'load', config, state: snapshot });
-    this.sent = { config, state: snapshot };
-  }
-
-  /**
-   * Stops the worker; calls still pending are rejected with ERR_ADDERNET_DISPOSED
-   * when it has exited (the same moment dispose() resolves, so a caller that
-   * awaits dispose() and then the calls sees no unhandled rejection).
-   */
-  async close(): Promise<void> {
-    this.closing = true;
-    await this.worker.terminate();
-    this.failAll(disposedError);
-  }
 }

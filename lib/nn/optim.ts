@@ -63,6 +63,11 @@ export class SGD {
     });
     this.steps += 1;
   }
+
+  /** Frees the momentum buffers and scaled-gradient workspaces (fit() does when it ends). */
+  dispose(): void {
+    for (const t of [...this.momentumBuffers, ...this.scaled]) t?.dispose();
+  }
 }
 
 export type Schedule =
