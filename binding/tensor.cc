@@ -38,11 +38,13 @@ Napi::Float32Array float32(Napi::Env env, const Napi::Value& v, const char* name
 
 }  // namespace
 
-HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write)
-    : data(stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, write)),
-      length(n),
-      bytes(adn::host_allocator().block_bytes(data)) {
-  for (int q = 0; q < kQueues; ++q) use[q] = write[q];
+HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write) : length(n) {
+  // The tickets of the tasks that may still use a reused block (not in the
+  // initialiser list: write[] and use[] are initialised after data).
+  uint64_t after[kQueues];
+  data = stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, after);
+  bytes = adn::host_allocator().block_bytes(data);
+  for (int q = 0; q < kQueues; ++q) write[q] = use[q] = after[q];
 }
 
 HostBuffer::~HostBuffer() {

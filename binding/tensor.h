@@ -36,9 +36,9 @@ struct HostBuffer {
   HostBuffer& operator=(const HostBuffer&) = delete;
   std::shared_ptr<const Failure> failure() const;
   void set_failure(std::shared_ptr<const Failure> f);
-  float* data;
+  float* data = nullptr;
   int64_t length;
-  size_t bytes;  // the allocator's size-class bytes
+  size_t bytes = 0;  // the allocator's size-class bytes
   std::atomic<int> js_refs{0};  // JS Storage objects holding it (V8 is told its bytes while > 0)
   // Cleared when the last JS reference hands the block to stream-ordered
   // reuse (binding/queue.h); queued tasks may still hold this object.
