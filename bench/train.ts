@@ -100,8 +100,9 @@ const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
 
 /**
  * A served model's batch-1 predict latency, idle and while fit() trains
- * another model in the same process: predict runs in its worker on that
- * thread's own queue, so it waits for the kernel fit is running, not its step.
+ * another model in the same process: predict runs on the device's inference
+ * queue, which the training queue yields to, so it waits for the kernel fit
+ * is running, not for its step.
  */
 async function predictLatency(): Promise<{ idleMs: number; duringFitMs: number; samples: number }> {
   const served = models.lenet5bn({ layer: 'adder', seed: 2 });

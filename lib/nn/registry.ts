@@ -1,4 +1,4 @@
-// Rebuilds a module tree from its config (checkpoints and the predict worker).
+// Rebuilds a module tree from its config (checkpoints, loadModel).
 import { describe, MAX_ELEMENTS, rangeError } from '../errors';
 import {
   Adder2d, AdderLinear, AvgPool2d, BasicBlock, BatchNorm1d, BatchNorm2d, Conv2d, Flatten,
