@@ -113,7 +113,15 @@ Streams& streams(Napi::Env env) {
 Ticket submit(Napi::Env env, const std::vector<std::shared_ptr<HostBuffer>>& reads,
               const std::vector<std::shared_ptr<HostBuffer>>& writes, std::function<void()> task) {
   Streams& s = streams(env);
-  const int q = s.current;
+  int q = s.current;
+  // A read alone goes to the queue whose writes it waits for, when only that
+  // one has them pending: the read of a predict's output never queues behind
+  // a training step, nor a read of training results behind a predict.
+  if (writes.empty() && reads.size() == 1) {
+    const HostBuffer& r = *reads[0];
+    for (int o = 0; o < kQueues; ++o)
+      if (o != q && r.write[o] > s.queues[o].completed() && r.write[q] <= s.queues[q].completed()) q = o;
+  }
   std::array<uint64_t, kQueues> after{};
   for (int o = 0; o < kQueues; ++o) {
     if (o == q) continue;
@@ -188,9 +196,18 @@ float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&
   Streams& s = streams(env);
   s.flush();
   for (auto& t : after) t = 0;
-  if (!host_write) {  // every block left has tasks pending: the new tensor inherits their tickets
-    auto it = s.released.find(adn::CachingAllocator::size_class(bytes));
-    if (it != s.released.end()) {
+  if (!host_write) {
+    // Every block left has tasks pending. One whose pending tasks are all on
+    // the current queue backs a new output at once (they run before its
+    // kernel; the tensor inherits their tickets for any other access). One
+    // with another queue's tasks pending would make this queue wait for them:
+    // a predict would wait for the training step that freed it.
+    auto range = s.released.equal_range(adn::CachingAllocator::size_class(bytes));
+    for (auto it = range.first; it != range.second; ++it) {
+      bool others_passed = true;
+      for (int q = 0; q < kQueues; ++q)
+        if (q != s.current && it->second.use[q] > s.queues[q].completed()) others_passed = false;
+      if (!others_passed) continue;
       float* b = it->second.block;
       for (int q = 0; q < kQueues; ++q) after[q] = it->second.use[q];
       s.released.erase(it);

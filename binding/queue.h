@@ -63,7 +63,8 @@ struct Ticket {
   uint64_t ticket;
 };
 
-// Submits task on the current queue. Order within a queue is submission
+// Submits task on the current queue (a read of one buffer: on the queue
+// writing it, when only that one is). Order within a queue is submission
 // order; across queues the task first waits for the other queue's tasks that
 // write what it reads or touch what it writes (tasks submitted before it, so
 // the queues never wait on each other in a cycle). Then records the task in
@@ -77,9 +78,10 @@ Napi::Value SetQueue(const Napi::CallbackInfo& info);
 
 // Stream-ordered reuse of tensor memory, as CUDA caching allocators do per
 // stream. When a tensor's last JS reference goes, tasks queued before may
-// still use its block; but a new tensor on the block inherits their tickets
-// (after[] becomes its write and use tickets), so every task touching it is
-// ordered after them, and the block can back a new kernel output at once.
+// still use its block; a block whose pending tasks are all on the current
+// queue backs a new kernel output at once: the new tensor inherits their
+// tickets (after[] becomes its write and use tickets), so every task touching
+// it is ordered after them.
 // Host-side writes (a tensor copied in, zeros) run now, so they take only
 // blocks whose tasks have all run. Blocks the queues have passed go back to
 // the allocator (on the next release or allocation, and before memoryInfo).
