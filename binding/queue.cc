@@ -68,16 +68,17 @@ std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_p
 // them.
 struct StreamBlock {
   float* block;
-  uint64_t use[kQueues];
+  Tickets use;
 };
 struct Streams {
   Streams() { queues[kDefaultQueue].yield_to(&queues[kInferenceQueue]); }
   adn::Queue queues[kQueues];
   int current = kDefaultQueue;
   std::multimap<size_t, StreamBlock> released;
-  bool passed(const uint64_t (&tickets)[kQueues]) const {
+  // True when every task with these tickets has run (on every queue but `except`).
+  bool passed(const Tickets& tickets, int except = -1) const {
     for (int q = 0; q < kQueues; ++q)
-      if (tickets[q] > queues[q].completed()) return false;
+      if (q != except && tickets[q] > queues[q].completed()) return false;
     return true;
   }
   void flush() {
@@ -122,7 +123,7 @@ Ticket submit(Napi::Env env, const std::vector<std::shared_ptr<HostBuffer>>& rea
     for (int o = 0; o < kQueues; ++o)
       if (o != q && r.write[o] > s.queues[o].completed() && r.write[q] <= s.queues[q].completed()) q = o;
   }
-  std::array<uint64_t, kQueues> after{};
+  Tickets after{};
   for (int o = 0; o < kQueues; ++o) {
     if (o == q) continue;
     for (const auto& r : reads) after[o] = std::max(after[o], r->write[o]);
@@ -192,10 +193,10 @@ Napi::Error failure_error(Napi::Env env, const Failure& f) {
   return error_with_code(env, e, f.code);
 }
 
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&after)[kQueues]) {
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after) {
   Streams& s = streams(env);
   s.flush();
-  for (auto& t : after) t = 0;
+  after = {};
   if (!host_write) {
     // Every block left has tasks pending. One whose pending tasks are all on
     // the current queue backs a new output at once (they run before its
@@ -204,12 +205,9 @@ float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&
     // a predict would wait for the training step that freed it.
     auto range = s.released.equal_range(adn::CachingAllocator::size_class(bytes));
     for (auto it = range.first; it != range.second; ++it) {
-      bool others_passed = true;
-      for (int q = 0; q < kQueues; ++q)
-        if (q != s.current && it->second.use[q] > s.queues[q].completed()) others_passed = false;
-      if (!others_passed) continue;
+      if (!s.passed(it->second.use, s.current)) continue;
       float* b = it->second.block;
-      for (int q = 0; q < kQueues; ++q) after[q] = it->second.use[q];
+      after = it->second.use;
       s.released.erase(it);
       return b;
     }
@@ -223,9 +221,7 @@ void stream_release(Napi::Env env, const HostBuffer& b) {
     return;
   }
   Streams& s = streams(env);
-  StreamBlock block{b.data, {}};
-  for (int q = 0; q < kQueues; ++q) block.use[q] = b.use[q];
-  s.released.emplace(b.bytes, block);
+  s.released.emplace(b.bytes, StreamBlock{b.data, b.use});
   s.flush();
 }
 

@@ -80,12 +80,12 @@ Napi::Value SetQueue(const Napi::CallbackInfo& info);
 // stream. When a tensor's last JS reference goes, tasks queued before may
 // still use its block; a block whose pending tasks are all on the current
 // queue backs a new kernel output at once: the new tensor inherits their
-// tickets (after[] becomes its write and use tickets), so every task touching
+// tickets (after becomes its write and use tickets), so every task touching
 // it is ordered after them.
 // Host-side writes (a tensor copied in, zeros) run now, so they take only
 // blocks whose tasks have all run. Blocks the queues have passed go back to
 // the allocator (on the next release or allocation, and before memoryInfo).
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, uint64_t (&after)[kQueues]);
+float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after);
 void stream_release(Napi::Env env, const HostBuffer& b);
 void stream_flush(Napi::Env env);
 

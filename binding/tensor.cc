@@ -39,12 +39,11 @@ Napi::Float32Array float32(Napi::Env env, const Napi::Value& v, const char* name
 }  // namespace
 
 HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write) : length(n) {
-  // The tickets of the tasks that may still use a reused block (not in the
-  // initialiser list: write[] and use[] are initialised after data).
-  uint64_t after[kQueues];
-  data = stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, after);
+  // Not in the initialiser list: write and use are initialised after data,
+  // and would reset the tickets a reused block passes on.
+  data = stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, write);
   bytes = adn::host_allocator().block_bytes(data);
-  for (int q = 0; q < kQueues; ++q) write[q] = use[q] = after[q];
+  use = write;
 }
 
 HostBuffer::~HostBuffer() {

@@ -5,6 +5,7 @@
 #pragma once
 #include <napi.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,8 @@ namespace adn_binding {
 // Device queues per JavaScript thread (binding/queue.h): ops and fit on the
 // default queue, Model.predict on the inference queue.
 constexpr int kQueues = 2;
+// One ticket per queue (0: none).
+using Tickets = std::array<uint64_t, kQueues>;
 
 // What went wrong in a queued kernel, kept on the storages it was to write
 // (and passed on to everything computed from them) until a read reports it.
@@ -47,7 +50,7 @@ struct HostBuffer {
   // reading or writing it: a task on one queue is ordered after the other
   // queue's tasks it conflicts with (binding/queue.h submit), and a read
   // after its writers have run queues behind nothing. JS thread only.
-  uint64_t write[kQueues] = {}, use[kQueues] = {};
+  Tickets write{}, use{};
 
  private:
   mutable std::mutex mutex_;

@@ -109,8 +109,8 @@ function newestMtime(dir: string): number {
  * missing or older than the TypeScript sources under lib/.
  */
 export function ensureDist(): void {
-  const worker = path.join(ROOT, 'dist', 'lib', 'index.js');
-  const built = fs.existsSync(worker) ? fs.statSync(worker).mtimeMs : -1;
+  const entry = path.join(ROOT, 'dist', 'lib', 'index.js');
+  const built = fs.existsSync(entry) ? fs.statSync(entry).mtimeMs : -1;
   if (built >= newestMtime(path.join(ROOT, 'lib'))) return;
   try {
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
@@ -119,7 +119,7 @@ export function ensureDist(): void {
     });
   } catch (err) {
     // tsc still emits on type errors (elsewhere in a work in progress); only a missing dist/ is fatal.
-    if (!fs.existsSync(worker)) throw err;
+    if (!fs.existsSync(entry)) throw err;
   }
 }
 

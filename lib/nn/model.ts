@@ -29,7 +29,7 @@ type StateSource = string | Map<string, Tensor | SafetensorsTensor> | Record<str
 const NUM_BATCHES = '.num_batches_tracked';
 
 export class Model {
-  /** Bumped by loadStateDict() and every fit() step (a progress counter; predict() compares weights instead). */
+  /** Bumped by loadStateDict() and every fit() step (a progress counter). */
   version = 0;
   /** Set while fit() runs: one fit per model at a time. */
   busy = false;
@@ -224,9 +224,12 @@ export class Model {
    * steps before it instead of waiting for it.
    */
   snapshotWeights(): void {
-    const live = [...this.stateTensors().values()];
-    this.snapshot ??= { live, copy: live.map((t) => empty(t.shape)) };
-    this.snapshot.copy.forEach((c, i) => c.storage.copyFrom(live[i].storage));
+    if (!this.snapshot) {
+      const live = [...this.stateTensors().values()];
+      this.snapshot = { live, copy: live.map((t) => empty(t.shape)) };
+    }
+    const { live, copy } = this.snapshot;
+    copy.forEach((c, i) => c.storage.copyFrom(live[i].storage));
   }
 
   /** @internal fit() calls this when it ends: predict() reads the live weights again. */

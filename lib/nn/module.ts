@@ -11,7 +11,7 @@ export type ParameterKind = 'adder' | 'plain';
 export class Parameter {
   /** Written in place by each backward (same shape as value). */
   readonly grad: Tensor;
-  /** Bumped by every optimizer step (a change counter; predict() compares the weights themselves). */
+  /** Bumped by every optimizer step (a change counter). */
   version = 0;
   constructor(
     public value: Tensor,
