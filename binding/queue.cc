@@ -227,4 +227,13 @@ void stream_release(Napi::Env env, const HostBuffer& b) {
 
 void stream_flush(Napi::Env env) { streams(env).flush(); }
 
+StreamPending stream_pending(Napi::Env env) {
+  StreamPending p;
+  for (const auto& b : streams(env).released) {
+    p.blocks += 1;
+    p.bytes += int64_t(b.first);
+  }
+  return p;
+}
+
 }  // namespace adn_binding

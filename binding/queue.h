@@ -88,5 +88,10 @@ Napi::Value SetQueue(const Napi::CallbackInfo& info);
 float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after);
 void stream_release(Napi::Env env, const HostBuffer& b);
 void stream_flush(Napi::Env env);
+// The released blocks still waiting for their queued tasks.
+struct StreamPending {
+  int64_t blocks = 0, bytes = 0;
+};
+StreamPending stream_pending(Napi::Env env);
 
 }  // namespace adn_binding

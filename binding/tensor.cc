@@ -312,10 +312,14 @@ Napi::Value MemoryInfo(const Napi::CallbackInfo& info) {
   adn::CachingAllocator& a = allocator_for(info);
   stream_flush(env);
   const adn::AllocatorStats s = a.stats();
+  // Blocks no tensor holds any more, waiting for their last queued tasks
+  // (a read that has already resolved may not have been counted done yet),
+  // are the allocator's but no tensor's.
+  const StreamPending pending = stream_pending(env);
   Napi::Object o = Napi::Object::New(env);
   o.Set("device", a.device());
-  o.Set("liveTensors", double(s.live_blocks));
-  o.Set("liveBytes", double(s.live_bytes));
+  o.Set("liveTensors", double(s.live_blocks - pending.blocks));
+  o.Set("liveBytes", double(s.live_bytes - pending.bytes));
   o.Set("cachedBytes", double(s.cached_bytes));
   o.Set("peakBytes", double(s.peak_bytes));
   o.Set("cacheLimit", double(a.cache_limit()));
