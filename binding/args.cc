@@ -95,44 +95,42 @@ bool flag(const Napi::CallbackInfo& info, size_t index, const char* name) {
 
 
 namespace {
+std::string with_article(Dtype d) { return std::string(d == Dtype::kInt32 ? "an " : "a ") + dtype_name(d); }
+}  // namespace
 
-// The elements of a tensor argument: a Storage (lib/tensor.ts) or a Float32Array.
-struct Floats {
-  float* data;
-  int64_t length;
-};
-
-Floats floats(const Napi::CallbackInfo& info, size_t index, const char* name) {
+TensorArg tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* name, Dtype dtype,
+                     int64_t expected) {
   Napi::Env env = info.Env();
   Napi::Value v = info[index];
-  if (Storage* s = Storage::From(env, v)) {
-    HostBuffer* b = s->buffer();
+  TensorArg t{nullptr, 0, Storage::From(env, v)};
+  const napi_typedarray_type array_type = dtype == Dtype::kInt32 ? napi_int32_array : napi_float32_array;
+  if (t.storage) {
+    HostBuffer* b = t.storage->buffer();
     if (!b)
       throw error_with_code(env, Napi::Error::New(env, std::string("addernet: ") + name + " was disposed"),
                             "ERR_ADDERNET_DISPOSED");
-    return {b->data, b->length};
+    if (b->dtype != dtype)
+      throw_type(env, "Expected " + with_article(dtype) + " tensor for " + name + " but received " +
+                          with_article(b->dtype) + " tensor");
+    t.data = b->data;
+    t.length = b->length;
+  } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == array_type) {
+    auto arr = v.As<Napi::TypedArray>();
+    t.data = static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+    t.length = int64_t(arr.ElementLength());
+  } else {
+    throw_type(env, "Expected " + with_article(dtype) + " tensor Storage or a " +
+                        (dtype == Dtype::kInt32 ? "Int32Array" : "Float32Array") + " for " + name +
+                        " but received " + received(v));
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, std::string("Expected a tensor Storage or a Float32Array for ") + name + " but received " + received(v));
-  auto arr = v.As<Napi::Float32Array>();
-  return {arr.Data(), int64_t(arr.ElementLength())};
-}
-
-}  // namespace
-
-float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
-                   int64_t expected, bool optional) {
-  Napi::Value v = info[index];
-  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  const Floats f = floats(info, index, name);
-  if (f.length != expected)
-    throw_range(info.Env(), std::string("Expected ") + std::to_string(expected) + " elements for " +
-                                name + " but received " + std::to_string(f.length));
-  return f.data;
+  if (expected >= 0 && t.length != expected)
+    throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " + name +
+                         " but received " + std::to_string(t.length));
+  return t;
 }
 
 int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name) {
-  return floats(info, index, name).length;
+  return tensor_arg(info, index, name, Dtype::kFloat32).length;
 }
 
 double number(const Napi::CallbackInfo& info, size_t index, const char* name) {

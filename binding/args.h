@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "addernet.h"
+#include "tensor.h"
 
 namespace adn_binding {
 
@@ -20,12 +21,18 @@ Napi::Error error_with_code(Napi::Env env, Napi::Error err, const char* code);
 [[noreturn]] void throw_option(Napi::Env env, const std::string& msg);
 [[noreturn]] void throw_shape(Napi::Env env, const std::string& msg);
 
-// A tensor argument, a Storage (binding/tensor.h) or a Float32Array, with
-// exactly `expected` elements. Returns null for an absent optional argument;
-// a disposed Storage is ERR_ADDERNET_DISPOSED.
-float* float_array(const Napi::CallbackInfo& info, size_t index, const char* name,
-                   int64_t expected, bool optional);
-// The element count of a tensor argument (Storage or Float32Array) that sets the size of the others.
+// A tensor argument of `dtype`: a Storage (binding/tensor.h; storage set) or
+// a typed array of that element type (storage null), with exactly
+// `expected` elements (any count when expected < 0). A disposed Storage is
+// ERR_ADDERNET_DISPOSED, a Storage of another dtype ERR_ADDERNET_TYPE.
+struct TensorArg {
+  void* data;
+  int64_t length;
+  Storage* storage;
+};
+TensorArg tensor_arg(const Napi::CallbackInfo& info, size_t index, const char* name, Dtype dtype,
+                     int64_t expected = -1);
+// The element count of a float32 tensor argument that sets the size of the others.
 int64_t float_length(const Napi::CallbackInfo& info, size_t index, const char* name);
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* name);
 // What a wrong argument was, for "... but received X".
@@ -34,7 +41,8 @@ std::string received(const Napi::Value& v);
 std::vector<int64_t> int_dims(const Napi::CallbackInfo& info, size_t index, uint32_t count, int64_t min);
 // Refuses an element count that is not a safe integer (ERR_ADDERNET_SHAPE).
 void check_elements(Napi::Env env, double elements);
-// An Int32Array argument of exactly `expected` elements.
+// An Int32Array argument of exactly `expected` elements, used on this thread
+// (a kernel's int32 tensors go through Launch, binding/queue.h).
 int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t expected);
 bool flag(const Napi::CallbackInfo& info, size_t index, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* name);

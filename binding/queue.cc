@@ -16,30 +16,38 @@ namespace adn_binding {
 
 Launch::Launch(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
 
-float* Launch::arg(size_t index, const char* name, int64_t expected, bool optional, bool read, bool write) {
+void* Launch::arg(size_t index, const char* name, int64_t expected, bool optional, bool read, bool write, Dtype dtype) {
   Napi::Value v = info_[index];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  // float_array checks the kind, the disposal and the length of either kind of argument.
-  float* data = float_array(info_, index, name, expected, false);
-  if (Storage* s = Storage::From(info_.Env(), v)) {
-    if (read) reads_.push_back(s->shared());
-    if (write) writes_.push_back(s->shared());
+  // tensor_arg checks the kind, the dtype, the disposal and the length of either kind of argument.
+  const TensorArg t = tensor_arg(info_, index, name, dtype, expected);
+  if (t.storage) {
+    if (read) reads_.push_back(t.storage->shared());
+    if (write) writes_.push_back(t.storage->shared());
   } else {
     wait_ = true;  // a typed array: nothing keeps it alive once this call returns
   }
-  return data;
+  return t.data;
 }
 
 const float* Launch::in(size_t index, const char* name, int64_t expected, bool optional) {
-  return arg(index, name, expected, optional, true, false);
+  return static_cast<const float*>(arg(index, name, expected, optional, true, false, Dtype::kFloat32));
 }
 
 float* Launch::out(size_t index, const char* name, int64_t expected, bool optional) {
-  return arg(index, name, expected, optional, false, true);
+  return static_cast<float*>(arg(index, name, expected, optional, false, true, Dtype::kFloat32));
 }
 
 float* Launch::inout(size_t index, const char* name, int64_t expected, bool optional) {
-  return arg(index, name, expected, optional, true, true);
+  return static_cast<float*>(arg(index, name, expected, optional, true, true, Dtype::kFloat32));
+}
+
+const int32_t* Launch::in_int32(size_t index, const char* name, int64_t expected) {
+  return static_cast<const int32_t*>(arg(index, name, expected, false, true, false, Dtype::kInt32));
+}
+
+int32_t* Launch::out_int32(size_t index, const char* name, int64_t expected) {
+  return static_cast<int32_t*>(arg(index, name, expected, false, false, true, Dtype::kInt32));
 }
 
 void Launch::host_array() { wait_ = true; }
@@ -67,7 +75,7 @@ std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_p
 // released, by size class, with the tickets of the tasks that may still use
 // them.
 struct StreamBlock {
-  float* block;
+  void* block;
   Tickets use;
 };
 struct Streams {
@@ -193,7 +201,7 @@ Napi::Error failure_error(Napi::Env env, const Failure& f) {
   return error_with_code(env, e, f.code);
 }
 
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after) {
+void* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after) {
   Streams& s = streams(env);
   s.flush();
   after = {};
@@ -206,13 +214,13 @@ float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& af
     auto range = s.released.equal_range(adn::CachingAllocator::size_class(bytes));
     for (auto it = range.first; it != range.second; ++it) {
       if (!s.passed(it->second.use, s.current)) continue;
-      float* b = it->second.block;
+      void* b = it->second.block;
       after = it->second.use;
       s.released.erase(it);
       return b;
     }
   }
-  return static_cast<float*>(adn::host_allocator().allocate(bytes));
+  return adn::host_allocator().allocate(bytes);
 }
 
 void stream_release(Napi::Env env, const HostBuffer& b) {

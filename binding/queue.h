@@ -30,6 +30,9 @@ class Launch {
   float* out(size_t index, const char* name, int64_t expected, bool optional = false);
   // Read and written (running statistics, parameters, momentum buffers).
   float* inout(size_t index, const char* name, int64_t expected, bool optional = false);
+  // Int32 tensors (indices): an int32 Storage or an Int32Array.
+  const int32_t* in_int32(size_t index, const char* name, int64_t expected);
+  int32_t* out_int32(size_t index, const char* name, int64_t expected);
   // A typed array argument the kernel uses directly (forces the waiting path).
   void host_array();
   // Queues the kernel (or runs it and waits, see above). The kernel must
@@ -38,7 +41,7 @@ class Launch {
   uint64_t run(std::function<void()> kernel);
 
  private:
-  float* arg(size_t index, const char* name, int64_t expected, bool optional, bool read, bool write);
+  void* arg(size_t index, const char* name, int64_t expected, bool optional, bool read, bool write, Dtype dtype);
   const Napi::CallbackInfo& info_;
   const char* op_;
   bool wait_ = false;
@@ -85,7 +88,7 @@ Napi::Value SetQueue(const Napi::CallbackInfo& info);
 // Host-side writes (a tensor copied in, zeros) run now, so they take only
 // blocks whose tasks have all run. Blocks the queues have passed go back to
 // the allocator (on the next release or allocation, and before memoryInfo).
-float* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after);
+void* stream_allocate(Napi::Env env, size_t bytes, bool host_write, Tickets& after);
 void stream_release(Napi::Env env, const HostBuffer& b);
 void stream_flush(Napi::Env env);
 // The released blocks still waiting for their queued tasks.

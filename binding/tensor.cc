@@ -30,18 +30,43 @@ int64_t checked_length(Napi::Env env, const Napi::Value& v) {
   return int64_t(x);
 }
 
-Napi::Float32Array float32(Napi::Env env, const Napi::Value& v, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, std::string("Expected a Float32Array for ") + name);
-  return v.As<Napi::Float32Array>();
+constexpr size_t kElementBytes = 4;  // float32 and int32 alike
+
+napi_typedarray_type array_type(Dtype d) { return d == Dtype::kInt32 ? napi_int32_array : napi_float32_array; }
+
+// A host array of the storage's element type (read, write).
+Napi::TypedArray typed_array(Napi::Env env, const Napi::Value& v, Dtype dtype, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != array_type(dtype))
+    throw_type(env, std::string("Expected ") + (dtype == Dtype::kInt32 ? "an Int32Array" : "a Float32Array") + " for " +
+                        name + " (the storage is " + dtype_name(dtype) + ") but received " + received(v));
+  return v.As<Napi::TypedArray>();
+}
+
+void* elements_of(const Napi::TypedArray& a) {
+  return static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+}
+
+Napi::TypedArray new_array(Napi::Env env, Dtype dtype, size_t n, Napi::ArrayBuffer ab) {
+  if (dtype == Dtype::kInt32) return Napi::Int32Array::New(env, n, ab, 0);
+  return Napi::Float32Array::New(env, n, ab, 0);
+}
+
+Dtype parse_dtype(Napi::Env env, const Napi::Value& v) {
+  if (v.IsUndefined()) return Dtype::kFloat32;
+  const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (name == "float32") return Dtype::kFloat32;
+  if (name == "int32") return Dtype::kInt32;
+  throw_type(env, "Expected \"float32\" or \"int32\" for dtype but received " + received(v));
 }
 
 }  // namespace
 
-HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write) : length(n) {
+const char* dtype_name(Dtype d) { return d == Dtype::kInt32 ? "int32" : "float32"; }
+
+HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write, Dtype type) : length(n), dtype(type) {
   // Not in the initialiser list: write and use are initialised after data,
   // and would reset the tickets a reused block passes on.
-  data = stream_allocate(env, adn::checked_bytes(size_t(n), sizeof(float)), host_write, write);
+  data = stream_allocate(env, adn::checked_bytes(size_t(n), kElementBytes), host_write, write);
   bytes = adn::host_allocator().block_bytes(data);
   use = write;
 }
@@ -63,6 +88,7 @@ void HostBuffer::set_failure(std::shared_ptr<const Failure> f) {
 Napi::Function Storage::Define(Napi::Env env) {
   return DefineClass(env, "Storage",
                      {InstanceAccessor<&Storage::Length>("length"),
+                      InstanceAccessor<&Storage::DtypeName>("dtype"),
                       InstanceAccessor<&Storage::Bytes>("bytes"),
                       InstanceAccessor<&Storage::Disposed>("disposed"),
                       InstanceMethod<&Storage::Read>("read"),
@@ -82,7 +108,8 @@ Storage* Storage::From(Napi::Env env, Napi::Value v) {
   return Unwrap(v.As<Napi::Object>());
 }
 
-// new Storage(length[, zero = true]): zeros; new Storage(Float32Array): a copy;
+// new Storage(length[, zero = true[, dtype = "float32"]]): zeros;
+// new Storage(Float32Array | Int32Array): a copy, of that dtype;
 // new Storage(External<shared_ptr>): another reference (share()).
 Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {
   Napi::Env env = info.Env();
@@ -96,16 +123,18 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   try {
     if (arg.IsTypedArray()) {
       // Copied on this thread: a host write, so the block is one no queued kernel uses (stream_allocate).
-      auto src = float32(env, arg, "data");
-      b = std::make_shared<HostBuffer>(env, int64_t(src.ElementLength()), true);
-      if (src.ElementLength()) std::memcpy(b->data, src.Data(), src.ElementLength() * sizeof(float));
+      const Dtype dtype = arg.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array ? Dtype::kInt32 : Dtype::kFloat32;
+      auto src = typed_array(env, arg, dtype, "data");
+      b = std::make_shared<HostBuffer>(env, int64_t(src.ElementLength()), true, dtype);
+      if (src.ElementLength()) std::memcpy(b->data, elements_of(src), src.ElementLength() * kElementBytes);
     } else {
       // new Storage(n, false): left as the allocator gives it, for a kernel
       // output (every kernel writes its whole output; the native tests
       // poison outputs to prove it).
       const bool zero = !(info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
-      b = std::make_shared<HostBuffer>(env, checked_length(env, arg), zero);
-      if (zero && b->length) std::memset(b->data, 0, size_t(b->length) * sizeof(float));
+      const int64_t n = checked_length(env, arg);
+      b = std::make_shared<HostBuffer>(env, n, zero, parse_dtype(env, info[2]));
+      if (zero && b->length) std::memset(b->data, 0, size_t(b->length) * kElementBytes);
     }
   } catch (const std::bad_alloc&) {
     throw error_with_code(env, Napi::RangeError::New(env, "addernet: out of memory for a tensor"), "ERR_ADDERNET_MEMORY");
@@ -158,6 +187,10 @@ Napi::Value Storage::Length(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(live(info.Env()).length));
 }
 
+Napi::Value Storage::DtypeName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtype_name(live(info.Env()).dtype));
+}
+
 Napi::Value Storage::Bytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), buf_ ? double(buf_->bytes) : 0.0);
 }
@@ -166,26 +199,26 @@ Napi::Value Storage::Disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !buf_);
 }
 
-// read(dst: Float32Array of exactly `length` elements): copies out.
+// read(dst: Float32Array (Int32Array for int32) of exactly `length` elements): copies out.
 Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HostBuffer& b = live(env);
-  auto dst = float32(env, info[0], "dst");
+  auto dst = typed_array(env, info[0], b.dtype, "dst");
   if (int64_t(dst.ElementLength()) != b.length)
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for dst but received " +
                          std::to_string(dst.ElementLength()));
-  float* out = dst.Data();
+  void* out = elements_of(dst);
   if (written(env, b)) {  // every writer has run: read now, behind nothing else
     if (auto f = b.failure()) throw failure_error(env, *f);
-    if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float));
+    if (b.length) std::memcpy(out, b.data, size_t(b.length) * kElementBytes);
     return env.Undefined();
   }
   // This thread is blocked until the copy is done, so dst stays where it is.
-  on_queue(env, [&b, out] { if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float)); }, true);
+  on_queue(env, [&b, out] { if (b.length) std::memcpy(out, b.data, size_t(b.length) * kElementBytes); }, true);
   return env.Undefined();
 }
 
-// readAsync(): Promise<Float32Array>, resolved on this thread once the
+// readAsync(): Promise<Float32Array> (Int32Array for int32), resolved on this thread once the
 // kernels writing this storage have run (at once when they have; else by a
 // copy queued after them); rejected with the failure of a kernel it depends on.
 Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
@@ -193,28 +226,29 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   HostBuffer& b = live(env);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The destination lives off the V8 heap and is pinned by a reference until resolved.
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(b.length) * sizeof(float));
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(b.length) * kElementBytes);
   auto pinned = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
-  float* out = static_cast<float*>(ab.Data());
+  void* out = ab.Data();
+  const Dtype dtype = b.dtype;
   if (written(env, b)) {  // every writer has run: copy now, behind nothing else
     if (auto f = b.failure()) {
       deferred->Reject(failure_error(env, *f).Value());
     } else {
-      if (b.length) std::memcpy(out, b.data, size_t(b.length) * sizeof(float));
-      deferred->Resolve(Napi::Float32Array::New(env, size_t(b.length), ab, 0));
+      if (b.length) std::memcpy(out, b.data, size_t(b.length) * kElementBytes);
+      deferred->Resolve(new_array(env, dtype, size_t(b.length), ab));
     }
     return deferred->Promise();
   }
   auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                             "addernet.readAsync", 0, 1);
-  submit(env, {buf_}, {}, [buf = buf_, out, tsfn, deferred, pinned]() mutable {
+  submit(env, {buf_}, {}, [buf = buf_, out, dtype, tsfn, deferred, pinned]() mutable {
     auto f = buf->failure();
     const int64_t n = buf->length;
-    if (!f && n) std::memcpy(out, buf->data, size_t(n) * sizeof(float));
+    if (!f && n) std::memcpy(out, buf->data, size_t(n) * kElementBytes);
     buf.reset();  // before resolving: the reader may dispose and count live tensors at once
-    tsfn.BlockingCall([f, deferred, pinned, n](Napi::Env env, Napi::Function) {
+    tsfn.BlockingCall([f, deferred, pinned, n, dtype](Napi::Env env, Napi::Function) {
       if (f) deferred->Reject(failure_error(env, *f).Value());
-      else deferred->Resolve(Napi::Float32Array::New(env, size_t(n), pinned->Value(), 0));
+      else deferred->Resolve(new_array(env, dtype, size_t(n), pinned->Value()));
       pinned->Reset();
     });
     tsfn.Release();
@@ -222,27 +256,38 @@ Napi::Value Storage::ReadAsync(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-// write(src: Float32Array, offset = 0): copies src into [offset, offset + src.length).
+// write(src: Float32Array (Int32Array for int32), offset = 0): copies src into [offset, offset + src.length).
 Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HostBuffer& b = live(env);
-  auto src = float32(env, info[0], "src");
+  auto src = typed_array(env, info[0], b.dtype, "src");
   const int64_t offset = info[1].IsUndefined() ? 0 : checked_length(env, info[1]);
   const int64_t n = int64_t(src.ElementLength());
   if (offset > b.length || n > b.length - offset)
     throw_range(env, "Expected at most " + std::to_string(b.length - std::min(offset, b.length)) +
                          " elements for src but received " + std::to_string(n));
-  const float* from = src.Data();
-  on_queue(env, [&b, from, offset, n] { if (n) std::memcpy(b.data + offset, from, size_t(n) * sizeof(float)); }, false);
+  const void* from = elements_of(src);
+  on_queue(env, [&b, from, offset, n] {
+    if (n) std::memcpy(static_cast<uint8_t*>(b.data) + size_t(offset) * kElementBytes, from, size_t(n) * kElementBytes);
+  }, false);
   return env.Undefined();
 }
 
 Napi::Value Storage::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HostBuffer& b = live(env);
-  if (!info[0].IsNumber()) throw_type(env, "Expected a number for value");
-  const float v = float(info[0].As<Napi::Number>().DoubleValue());
-  on_queue(env, [&b, v] { std::fill(b.data, b.data + b.length, v); }, false);
+  if (!info[0].IsNumber()) throw_type(env, "Expected a number for value but received " + received(info[0]));
+  const double v = info[0].As<Napi::Number>().DoubleValue();
+  if (b.dtype == Dtype::kInt32) {
+    if (!(v >= -2147483648.0 && v <= 2147483647.0 && v == double(int64_t(v))))
+      throw_range(env, "Expected an integer from -2^31 to 2^31 - 1 for value (the storage is int32) but received " +
+                           std::to_string(v));
+    int32_t* p = static_cast<int32_t*>(b.data);
+    on_queue(env, [p, n = b.length, i = int32_t(v)] { std::fill(p, p + n, i); }, false);
+  } else {
+    float* p = static_cast<float*>(b.data);
+    on_queue(env, [p, n = b.length, f = float(v)] { std::fill(p, p + n, f); }, false);
+  }
   return env.Undefined();
 }
 
@@ -251,12 +296,14 @@ Storage* Storage::peer(Napi::Env env, const Napi::Value& v, const char* name) co
   Storage* other = From(env, v);
   if (!other) throw_type(env, std::string("Expected a Storage for ") + name);
   HostBuffer& o = other->live(env);
+  if (o.dtype != b.dtype)
+    throw_type(env, std::string("Expected a Storage of dtype ") + dtype_name(b.dtype) + " for " + name + " but received one of " + dtype_name(o.dtype));
   if (o.length != b.length)
     throw_range(env, "Expected " + std::to_string(b.length) + " elements for " + name + " but received " + std::to_string(o.length));
   return other;
 }
 
-// copyFrom(other: Storage of the same length).
+// copyFrom(other: Storage of the same length and dtype).
 Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage* other = peer(env, info[0], "source");
@@ -264,7 +311,7 @@ Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
   auto src = other->shared();
   submit(env, {src}, {buf_}, [src, dst = buf_] {
     dst->set_failure(src->failure());
-    if (src != dst && dst->length) std::memcpy(dst->data, src->data, size_t(dst->length) * sizeof(float));
+    if (src != dst && dst->length) std::memcpy(dst->data, src->data, size_t(dst->length) * kElementBytes);
   });
   return env.Undefined();
 }
@@ -278,7 +325,7 @@ Napi::Value Storage::Share(const Napi::CallbackInfo& info) {
   return obj;  // the new Storage copied the shared_ptr; ref is freed here
 }
 
-// swap(other: Storage of the same length): exchanges the two storages'
+// swap(other: Storage of the same length and dtype): exchanges the two storages'
 // blocks. Queued tasks keep the blocks they were given; model.predict runs
 // on a snapshot of the weights this way while fit() updates them.
 Napi::Value Storage::Swap(const Napi::CallbackInfo& info) {

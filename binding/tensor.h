@@ -29,18 +29,24 @@ struct Failure {
   bool range;        // a RangeError (else an Error)
 };
 
-// One block of float32 elements from the host allocator; freed into its cache
-// (stream-ordered) when the last JS Storage referring to it goes.
+// The element types of tensor storage, 4 bytes each: float32 for values,
+// int32 for indices (max-pool argmax), so kernels pass indices device-side.
+enum class Dtype { kFloat32, kInt32 };
+const char* dtype_name(Dtype d);
+
+// One block of `length` elements from the host allocator; freed into its
+// cache (stream-ordered) when the last JS Storage referring to it goes.
 struct HostBuffer {
   // host_write: the caller writes the block now, on this thread (see stream_allocate).
-  HostBuffer(Napi::Env env, int64_t length, bool host_write);
+  HostBuffer(Napi::Env env, int64_t length, bool host_write, Dtype dtype);
   ~HostBuffer();
   HostBuffer(const HostBuffer&) = delete;
   HostBuffer& operator=(const HostBuffer&) = delete;
   std::shared_ptr<const Failure> failure() const;
   void set_failure(std::shared_ptr<const Failure> f);
-  float* data = nullptr;
+  void* data = nullptr;
   int64_t length;
+  Dtype dtype;
   size_t bytes = 0;  // the allocator's size-class bytes
   std::atomic<int> js_refs{0};  // JS Storage objects holding it (V8 is told its bytes while > 0)
   // Cleared when the last JS reference hands the block to stream-ordered
@@ -72,6 +78,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
  private:
   Napi::Value Length(const Napi::CallbackInfo& info);
+  Napi::Value DtypeName(const Napi::CallbackInfo& info);
   Napi::Value Bytes(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -85,7 +92,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void drop(Napi::Env env);
   void adopt(Napi::Env env, std::shared_ptr<HostBuffer> b);
   HostBuffer& live(Napi::Env env) const;
-  // The live Storage `v` of this one's length (copyFrom, swap).
+  // The live Storage `v` of this one's length and dtype (copyFrom, swap).
   Storage* peer(Napi::Env env, const Napi::Value& v, const char* name) const;
   // Runs fn on the current queue after the tasks it depends on, waits, and
   // throws the failure a kernel left on this storage (if any). A read when

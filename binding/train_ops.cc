@@ -104,8 +104,7 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   Launch k(info, "maxPool2dForward");
   const float* x = k.in(0, "x", s.input_size());
   float* y = k.out(1, "out", s.output_size());
-  int32_t* argmax = int32_array(info, 2, "argmax", s.output_size());
-  k.host_array();
+  int32_t* argmax = k.out_int32(2, "argmax", s.output_size());
   return Napi::Number::New(info.Env(), double(k.run([=] { adn::max_pool2d_forward(s, x, y, argmax); })));
 }
 
@@ -117,8 +116,7 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   check_elements(env, double(planes) * double(out_plane));
   Launch k(info, "maxPool2dBackward");
   const float* gy = k.in(0, "gradOut", planes * out_plane);
-  const int32_t* argmax = int32_array(info, 1, "argmax", planes * out_plane);
-  k.host_array();
+  const int32_t* argmax = k.in_int32(1, "argmax", planes * out_plane);
   float* gx = k.out(2, "gradInput", planes * in_plane);
   // The kernel checks each argmax against the plane before writing through it.
   return Napi::Number::New(env, double(k.run([=] { adn::max_pool2d_backward(planes, in_plane, out_plane, gy, argmax, gx); })));

@@ -2,11 +2,12 @@
 // "Expected <what> for <argument> but received <value>" and one code per kind
 // of mistake. Scalar options (pairs, positive numbers, sizes) are in errors.ts.
 import { codedError, describe, rangeError, typeError } from './errors';
-import { Tensor } from './tensor';
+import { type Dtype, Tensor } from './tensor';
 
-/** A live Tensor of one of `ranks`; `what` describes the expected shape ("[N, C, H, W]"). */
+/** A live float32 Tensor of one of `ranks`; `what` describes the expected shape ("[N, C, H, W]"). */
 export function checkTensor(value: unknown, argument: string, ranks: readonly number[], what: string): Tensor {
   if (!(value instanceof Tensor)) throw typeError(argument, `a Tensor of shape ${what}`, value);
+  checkFloat32(value, argument);
   if (!ranks.includes(value.shape.length)) {
     const rank = ranks.length === 1 ? `a rank-${ranks[0]}` : `a rank-${ranks.join(' or ')}`;
     throw rangeError('ERR_ADDERNET_SHAPE', argument, `${rank} tensor ${what}`, `shape ${describe(value.shape)}`);
@@ -14,15 +15,27 @@ export function checkTensor(value: unknown, argument: string, ranks: readonly nu
   return checkLive(value, argument);
 }
 
-/** Any live Tensor. */
+/** Any live float32 Tensor. */
 export function checkAnyTensor(value: unknown, argument: string): Tensor {
   if (!(value instanceof Tensor)) throw typeError(argument, 'a Tensor', value);
+  checkFloat32(value, argument);
   return checkLive(value, argument);
 }
 
-function checkLive(t: Tensor, argument: string): Tensor {
+function checkFloat32(t: Tensor<Dtype>, argument: string): asserts t is Tensor {
+  if (t.dtype !== 'float32') throw typeError(argument, 'a float32 Tensor', t);
+}
+
+function checkLive<T extends Tensor<Dtype>>(t: T, argument: string): T {
   if (t.disposed) throw codedError('ERR_ADDERNET_DISPOSED', `addernet: ${argument} is a disposed tensor (shape ${describe(t.shape)})`);
   return t;
+}
+
+/** A live int32 Tensor of exactly `size` elements (indices). */
+export function checkIndexTensor(value: unknown, argument: string, size: number, why: string): Tensor<'int32'> {
+  if (!(value instanceof Tensor) || value.dtype !== 'int32') throw typeError(argument, `an int32 Tensor of ${size} elements (${why})`, value);
+  if (value.size !== size) throw rangeError('ERR_ADDERNET_SIZE', argument, `${size} elements (${why})`, `${value.size} elements`);
+  return checkLive(value as Tensor<'int32'>, argument);
 }
 
 export function checkShape(t: Tensor, argument: string, shape: readonly number[], why: string): void {

@@ -48,6 +48,11 @@ function describeAt(value: unknown, depth: number): string {
   }
   if (typeof value === 'object') {
     const ctor = (value as object).constructor?.name;
+    // A Tensor (lib/tensor.ts, which imports this file) says its dtype and shape.
+    const t = value as { dtype?: unknown; shape?: unknown };
+    if (ctor === 'Tensor' && typeof t.dtype === 'string' && Array.isArray(t.shape)) {
+      return `${t.dtype === 'int32' ? 'an' : 'a'} ${t.dtype} Tensor of shape ${describeAt(t.shape, depth + 1)}`;
+    }
     return ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object';
   }
   return typeof value;

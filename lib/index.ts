@@ -10,7 +10,7 @@ import * as trainOps from './train-ops';
 
 export { ops, trainOps, nn, models, data };
 export { Tensor, tensor, zeros, isTensor, memoryInfo, emptyCache, setCacheLimit, resetPeakMemory } from './tensor';
-export type { Device, MemoryInfo } from './tensor';
+export type { Device, Dtype, MemoryInfo } from './tensor';
 export type { Conv2dOptions, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops';
 export { backendInfo, setNumThreads, setIsa, supportedIsas } from './backend';
 export type { BackendInfo, Isa } from './backend';

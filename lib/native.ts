@@ -9,20 +9,21 @@ export type ConvDims = readonly number[];
 /** [n, c, h, w, kh, kw, sh, sw, ph, pw] */
 export type PoolDims = readonly number[];
 
-/** Native tensor storage (binding/tensor.cc): float32 elements in a block of the device's caching allocator. */
+/** Native tensor storage (binding/tensor.cc): float32 or int32 elements in a block of the device's caching allocator. */
 export interface NativeStorage {
   readonly length: number;
+  readonly dtype: 'float32' | 'int32';
   /** The allocator's size-class bytes (0 once disposed). */
   readonly bytes: number;
   readonly disposed: boolean;
-  /** Copies every element into dst (exactly `length` long). */
-  read(dst: Float32Array): void;
+  /** Copies every element into dst (exactly `length` long; an Int32Array for int32). */
+  read(dst: Float32Array | Int32Array): void;
   /** Copies every element out once the kernels before it have run (rejects with their failure). */
-  readAsync(): Promise<Float32Array>;
+  readAsync(): Promise<Float32Array | Int32Array>;
   /** Copies src into [offset, offset + src.length). */
-  write(src: Float32Array, offset?: number): void;
+  write(src: Float32Array | Int32Array, offset?: number): void;
   fill(value: number): void;
-  /** Copies another storage of the same length. */
+  /** Copies another storage of the same length and dtype. */
   copyFrom(source: NativeStorage): void;
   /** Another reference to the same block (freed when every reference is disposed or collected). */
   share(): NativeStorage;
@@ -39,10 +40,12 @@ export interface NativeMemoryInfo {
 /** Ops return the ticket of their queued kernel (its place in the device queue). */
 /** What a kernel reads or writes: a tensor's storage (or, for the binding's own checks, a Float32Array). */
 type Buf = NativeStorage | Float32Array;
+/** An int32 tensor's storage (or an Int32Array). */
+type IntBuf = NativeStorage | Int32Array;
 
 export interface NativeAddon {
-  /** new Storage(length) is zero-filled (unless zero is false: a kernel output); new Storage(array) copies it. */
-  Storage: new (init: number | Float32Array, zero?: boolean) => NativeStorage;
+  /** new Storage(length) is zero-filled (unless zero is false: a kernel output), float32 unless dtype says; new Storage(array) copies it. */
+  Storage: new (init: number | Float32Array | Int32Array, zero?: boolean, dtype?: 'float32' | 'int32') => NativeStorage;
   memoryInfo(device: string): NativeMemoryInfo;
   emptyCache(device: string): void;
   setCacheLimit(device: string, bytes: number): void;
@@ -76,9 +79,9 @@ export interface NativeAddon {
   reluForward(x: Buf, out: Buf): number;
   reluBackward(y: Buf, gradOut: Buf, gradInput: Buf): number;
   add(a: Buf, b: Buf, out: Buf): number;
-  maxPool2dForward(x: Buf, out: Buf, argmax: Int32Array, dims: PoolDims): number;
+  maxPool2dForward(x: Buf, out: Buf, argmax: IntBuf, dims: PoolDims): number;
   maxPool2dBackward(
-    gradOut: Buf, argmax: Int32Array, gradInput: Buf,
+    gradOut: Buf, argmax: IntBuf, gradInput: Buf,
     dims: readonly [planes: number, inPlane: number, outPlane: number],
   ): number;
   avgPool2dForward(x: Buf, out: Buf, dims: PoolDims): number;

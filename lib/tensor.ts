@@ -39,24 +39,35 @@ function checkShapeArray(shape: unknown): number[] {
   return shape as number[];
 }
 
-/** A dense float32 tensor in row-major (NCHW) order, stored on a device. */
-export class Tensor {
+/**
+ * Element types: float32 for values (every op's inputs and outputs), int32
+ * for indices (maxPool2d's argmax, which stays on the device for the backward).
+ */
+export type Dtype = 'float32' | 'int32';
+
+/** The typed array a tensor of dtype D reads into. */
+export type TypedArrayFor<D extends Dtype> = D extends 'int32' ? Int32Array : Float32Array;
+
+/** A dense tensor in row-major (NCHW) order, stored on a device. Ops take float32 tensors. */
+export class Tensor<D extends Dtype = 'float32'> {
   readonly shape: readonly number[];
   readonly device: Device = 'cpu';
-  readonly dtype = 'float32' as const;
+  readonly dtype: D;
   /** Number of elements. */
   readonly size: number;
   /** @internal The native storage (binding/tensor.cc); ops pass it to the kernels. */
   readonly storage: NativeStorage;
 
   /**
-   * From a Float32Array (copied into new storage) or, internally, a storage
-   * the tensor takes over.
+   * From a Float32Array or Int32Array (copied into new storage of that
+   * dtype) or, internally, a storage the tensor takes over.
    */
-  constructor(data: Float32Array | NativeStorage, shape: readonly number[]) {
+  // Typed so that D is inferred as 'float32' from a Float32Array; an
+  // Int32Array needs `new Tensor<'int32'>(...)` (or tensor(), which infers it).
+  constructor(data: Float32Array | NativeStorage | (D extends 'int32' ? Int32Array : never), shape: readonly number[]) {
     const dims = checkShapeArray(shape);
     const size = dims.reduce((a, b) => a * b, 1);
-    if (data instanceof Float32Array) {
+    if (data instanceof Float32Array || data instanceof Int32Array) {
       if (size !== data.length) {
         throw rangeError('ERR_ADDERNET_SIZE', 'data', `${size} elements for shape ${describe(shape)}`, `${data.length} elements`);
       }
@@ -67,8 +78,9 @@ export class Tensor {
       }
       this.storage = data;
     } else {
-      throw typeError('data', 'a Float32Array', data);
+      throw typeError('data', 'a Float32Array or an Int32Array', data);
     }
+    this.dtype = this.storage.dtype as D;
     this.size = size;
     this.shape = Object.freeze([...dims]);
     collecting?.push(this);
@@ -90,50 +102,50 @@ export class Tensor {
    * error of a failed op the elements depend on (its code and message, which
    * names the op, and the stack of this call).
    */
-  async data(): Promise<Float32Array> {
+  async data(): Promise<TypedArrayFor<D>> {
     this.check();
     // The rejection comes from the device queue, with no JavaScript stack:
     // give it the caller's, captured now (formatted only if it fails).
     const caller = new Error();
     try {
-      return await this.storage.readAsync();
+      return (await this.storage.readAsync()) as TypedArrayFor<D>;
     } catch (err) {
       throw withStack(err, caller);
     }
   }
 
-  /** The elements, copied into a new Float32Array; blocks the thread until the ops writing them have run (not otherwise). */
-  dataSync(): Float32Array {
+  /** The elements, copied into a new Float32Array (Int32Array for int32); blocks the thread until the ops writing them have run (not otherwise). */
+  dataSync(): TypedArrayFor<D> {
     this.check();
-    const out = new Float32Array(this.size);
+    const out = (this.dtype === 'int32' ? new Int32Array(this.size) : new Float32Array(this.size)) as TypedArrayFor<D>;
     this.storage.read(out);
     return out;
   }
 
   /** This tensor on `device`: itself when already there, else a copy. */
-  to(device: Device): Tensor {
+  to(device: Device): Tensor<D> {
     checkDevice(device);
     this.check();
     return this;
   }
 
   /** Same elements viewed with another shape of equal size (no copy; the storage is shared). */
-  reshape(shape: readonly number[]): Tensor {
+  reshape(shape: readonly number[]): Tensor<D> {
     this.check();
     const dims = checkShapeArray(shape);
     const size = dims.reduce((a, b) => a * b, 1);
     if (size !== this.size) {
       throw rangeError('ERR_ADDERNET_SHAPE', 'shape', `a shape of ${this.size} elements`, `${describe(shape)} (${size} elements)`);
     }
-    return new Tensor(this.storage.share(), dims);
+    return new Tensor<D>(this.storage.share(), dims);
   }
 
   /** A copy in new storage. */
-  clone(): Tensor {
+  clone(): Tensor<D> {
     this.check();
-    const s = new native.Storage(this.size);
+    const s = new native.Storage(this.size, false, this.dtype);
     s.copyFrom(this.storage);
-    return new Tensor(s, this.shape);
+    return new Tensor<D>(s, this.shape);
   }
 
   /**
@@ -149,7 +161,8 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(shape=[${this.shape.join(', ')}], device=${this.device}${this.disposed ? ', disposed' : ''})`;
+    const dtype = this.dtype === 'float32' ? '' : `, dtype=${this.dtype}`;
+    return `Tensor(shape=[${this.shape.join(', ')}]${dtype}, device=${this.device}${this.disposed ? ', disposed' : ''})`;
   }
 
   private check(): void {
@@ -157,16 +170,16 @@ export class Tensor {
   }
 }
 
-let collecting: Tensor[] | undefined;
+let collecting: Tensor<Dtype>[] | undefined;
 
 /**
  * @internal Runs fn (synchronously) and returns, with its result, every
  * tensor constructed meanwhile, so that a training step can free at once
  * whatever its layers did not (fit disposes them after reading the loss).
  */
-export function collectTensors<T>(fn: () => T): { result: T; made: Tensor[] } {
+export function collectTensors<T>(fn: () => T): { result: T; made: Tensor<Dtype>[] } {
   const outer = collecting;
-  const made: Tensor[] = [];
+  const made: Tensor<Dtype>[] = [];
   collecting = made;
   try {
     return { result: fn(), made };
@@ -190,23 +203,37 @@ export function onInferenceQueue<T>(fn: () => T): T {
   }
 }
 
-/** A tensor holding a copy of `data` (later changes to `data` do not reach it). */
-export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
-  return new Tensor(data, shape);
+/**
+ * A tensor holding a copy of `data` (later changes to `data` do not reach
+ * it): float32 from a Float32Array, int32 from an Int32Array.
+ */
+export function tensor(data: Float32Array, shape: readonly number[]): Tensor;
+export function tensor(data: Int32Array, shape: readonly number[]): Tensor<'int32'>;
+export function tensor(data: Float32Array | Int32Array, shape: readonly number[]): Tensor<Dtype> {
+  return data instanceof Int32Array ? new Tensor<'int32'>(data, shape) : new Tensor(data, shape);
 }
 
-export function zeros(shape: readonly number[]): Tensor {
+function checkDtype(value: unknown): Dtype {
+  if (value === 'float32' || value === 'int32') return value;
+  throw typeError('dtype', '"float32" or "int32"', value);
+}
+
+export function zeros(shape: readonly number[]): Tensor;
+export function zeros<D extends Dtype>(shape: readonly number[], dtype: D): Tensor<D>;
+export function zeros(shape: readonly number[], dtype: Dtype = 'float32'): Tensor<Dtype> {
   const size = Array.isArray(shape) ? shape.reduce((a: number, b: number) => a * b, 1) : NaN;
   if (!Number.isSafeInteger(size) || size < 0) throw rangeError('ERR_ADDERNET_SHAPE', 'shape', 'an array of integers >= 0', describe(shape));
-  return new Tensor(new native.Storage(checkOutputSize(shape, 'shape')), shape);
+  return new Tensor(new native.Storage(checkOutputSize(shape, 'shape'), true, checkDtype(dtype)), shape);
 }
 
 /** @internal An output tensor for a kernel to fill: its elements are undefined until then. */
-export function empty(shape: readonly number[]): Tensor {
-  return new Tensor(new native.Storage(shape.reduce((a, b) => a * b, 1), false), shape);
+export function empty(shape: readonly number[]): Tensor;
+export function empty<D extends Dtype>(shape: readonly number[], dtype: D): Tensor<D>;
+export function empty(shape: readonly number[], dtype: Dtype = 'float32'): Tensor<Dtype> {
+  return new Tensor(new native.Storage(shape.reduce((a, b) => a * b, 1), false, dtype), shape);
 }
 
-export function isTensor(value: unknown): value is Tensor {
+export function isTensor(value: unknown): value is Tensor<Dtype> {
   return value instanceof Tensor;
 }
 

@@ -3,9 +3,9 @@
 // Validation here is per argument, never per element: the element loops all
 // run natively, and native code re-checks what memory safety needs (lengths,
 // labels, argmax indices).
-import { checkAnyTensor, checkFlag, checkNonEmpty, checkOptions, checkShape, checkTensor } from './checks';
+import { checkAnyTensor, checkFlag, checkIndexTensor, checkNonEmpty, checkOptions, checkShape, checkTensor } from './checks';
 import { checkOutputSize, checkPair, checkPositive, describe, rangeError, typeError } from './errors';
-import { native, type PoolDims } from './native';
+import { native, type NativeStorage, type PoolDims } from './native';
 import type { Pair } from './ops';
 import { empty, Tensor } from './tensor';
 
@@ -41,8 +41,12 @@ export interface Pool2dOptions {
 
 export interface MaxPool2dResult {
   y: Tensor;
-  /** Flat index h * W + w of each maximum inside its (n, c) input plane. */
-  argmax: Int32Array;
+  /**
+   * Flat index h * W + w of each maximum inside its (n, c) input plane, on
+   * the device (shape of y): pass it to maxPool2dBackward, read it with
+   * `await argmax.data()`, dispose it when done.
+   */
+  argmax: Tensor<'int32'>;
 }
 
 export interface SoftmaxCrossEntropyOptions {
@@ -259,27 +263,34 @@ function poolInput(x: unknown): Tensor {
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): MaxPool2dResult {
   const xt = poolInput(x);
   const g = poolGeometry(xt.shape, opts, 'x');
-  const size = product(g.outShape);
   const y = empty(g.outShape);
-  const argmax = new Int32Array(size);
-  native.maxPool2dForward(xt.storage, y.storage, argmax, g.dims);
+  const argmax = empty(g.outShape, 'int32');
+  native.maxPool2dForward(xt.storage, y.storage, argmax.storage, g.dims);
   return { y, argmax };
 }
 
-/** Routes each output gradient to the input element that was its maximum. */
-export function maxPool2dBackward(gradOut: Tensor, argmax: Int32Array, inputShape: readonly number[]): Tensor {
+/**
+ * Routes each output gradient to the input element that was its maximum.
+ * argmax: maxPool2d's (an Int32Array of the same indices is accepted too).
+ */
+export function maxPool2dBackward(gradOut: Tensor, argmax: Tensor<'int32'> | Int32Array, inputShape: readonly number[]): Tensor {
   const [n, c, h, w] = checkInputShape(inputShape, 'inputShape');
   const gy = checkTensor(gradOut, 'gradOut', [4], '[N, C, HO, WO]');
   checkNonEmpty(gy, 'gradOut', '[N, C, HO, WO]');
   if (gy.shape[0] !== n || gy.shape[1] !== c) {
     throw rangeError('ERR_ADDERNET_SHAPE', 'gradOut', `shape [${n}, ${c}, HO, WO] (N and C of inputShape)`, `shape ${describe(gy.shape)}`);
   }
-  if (!(argmax instanceof Int32Array)) throw typeError('argmax', `an Int32Array of length ${gy.size}`, argmax);
-  if (argmax.length !== gy.size) {
-    throw rangeError('ERR_ADDERNET_SIZE', 'argmax', `${gy.size} elements (one per element of gradOut)`, `${argmax.length} elements`);
+  let indices: NativeStorage | Int32Array;
+  if (argmax instanceof Int32Array) {
+    if (argmax.length !== gy.size) {
+      throw rangeError('ERR_ADDERNET_SIZE', 'argmax', `${gy.size} elements (one per element of gradOut)`, `${argmax.length} elements`);
+    }
+    indices = argmax;
+  } else {
+    indices = checkIndexTensor(argmax, 'argmax', gy.size, 'one per element of gradOut').storage;
   }
   const gx = empty([n, c, h, w]);
-  native.maxPool2dBackward(gy.storage, argmax, gx.storage, [n * c, h * w, gy.shape[2] * gy.shape[3]]);
+  native.maxPool2dBackward(gy.storage, indices, gx.storage, [n * c, h * w, gy.shape[2] * gy.shape[3]]);
   return gx;
 }
 

@@ -47,10 +47,11 @@ const w = t([3, 2, 3, 3]);
 const gy = t([1, 3, 3, 3]);
 
 describe('tensor()', () => {
-  it('rejects data that is not a Float32Array', () => {
+  it('rejects data that is not a Float32Array or an Int32Array', () => {
     thrown(() => tensor(new Float64Array(6) as unknown as Float32Array, [2, 3]), TypeError, 'ERR_ADDERNET_TYPE', wording('data', 'Float64Array of length 6'));
     thrown(() => tensor([1, 2, 3] as unknown as Float32Array, [3]), TypeError, 'ERR_ADDERNET_TYPE', wording('data', '[1, 2, 3]'));
-    thrown(() => tensor(new Int32Array(2) as unknown as Float32Array, [2]), TypeError, 'ERR_ADDERNET_TYPE', wording('data'));
+    thrown(() => tensor(new Uint8Array(2) as unknown as Float32Array, [2]), TypeError, 'ERR_ADDERNET_TYPE', wording('data', 'Uint8Array of length 2'));
+    thrown(() => tensor(new Int32Array(3), [2]), RangeError, 'ERR_ADDERNET_SIZE', wording('data', '3 elements'));
   });
 
   it('rejects data whose length does not match the shape', () => {

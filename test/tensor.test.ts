@@ -1,9 +1,13 @@
 // Tensors on native device storage (issue 9): copies in and out, disposal,
 // shared storage of reshape views, the caching allocator's figures, the
 // finaliser, external memory reported to V8, and device names.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  emptyCache, fit, memoryInfo, models, ops, resetPeakMemory, setCacheLimit, tensor, zeros, type Dataset, type Tensor,
+  emptyCache, fit, memoryInfo, models, ops, readSafetensors, resetPeakMemory, setCacheLimit, tensor, trainOps, writeSafetensors, zeros,
+  type Dataset, type Tensor,
 } from '../lib/index';
 import { caught, collectGarbage, makeRng } from './nn-helpers';
 
@@ -37,6 +41,51 @@ describe('reading and writing', () => {
     expect(v.shape).toEqual([3, 2]);
     expect(Array.from(v.dataSync())).toEqual(new Array(6).fill(7));
     expect(caught(() => t.reshape([4, 2])).code).toBe('ERR_ADDERNET_SHAPE');
+  });
+});
+
+describe('int32 tensors', () => {
+  it('tensor(Int32Array) and zeros(shape, "int32") hold int32 elements; reads give Int32Arrays', async () => {
+    const src = new Int32Array([-2147483648, -1, 0, 7, 2147483647, 42]);
+    const t = tensor(src, [2, 3]);
+    src[0] = 5;
+    expect(t.dtype).toBe('int32');
+    expect(t.dataSync()).toBeInstanceOf(Int32Array);
+    expect(Array.from(t.dataSync())).toEqual([-2147483648, -1, 0, 7, 2147483647, 42]);
+    const read = await t.data();
+    expect(read).toBeInstanceOf(Int32Array);
+    expect(Array.from(read)).toEqual([-2147483648, -1, 0, 7, 2147483647, 42]);
+    const c = t.clone();
+    const v = t.reshape([6]);
+    expect(c.dtype).toBe('int32');
+    expect(v.dtype).toBe('int32');
+    expect(Array.from(c.dataSync())).toEqual(Array.from(v.dataSync()));
+    expect(String(t)).toBe('Tensor(shape=[2, 3], dtype=int32, device=cpu)');
+    const z = zeros([4], 'int32');
+    expect(Array.from(z.dataSync())).toEqual([0, 0, 0, 0]);
+    expect(caught(() => zeros([4], 'int8' as never))).toMatchObject({ code: 'ERR_ADDERNET_TYPE' });
+    for (const x of [t, c, v, z]) x.dispose();
+  });
+
+  it('writeSafetensors stores an int32 tensor as I32', () => {
+    const file = path.join(os.tmpdir(), `addernet-int32-${process.pid}.safetensors`);
+    try {
+      writeSafetensors(file, { idx: tensor(new Int32Array([3, -4, 5]), [3]) });
+      const back = readSafetensors(file).get('idx')!;
+      expect(back.dtype).toBe('I32');
+      expect(Array.from(back.data as Int32Array)).toEqual([3, -4, 5]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  it('an op refuses an int32 tensor where it takes float32 values, naming the argument', () => {
+    const idx = tensor(new Int32Array(4), [1, 1, 2, 2]);
+    const e = caught(() => trainOps.relu(idx as never));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e).toMatchObject({ code: 'ERR_ADDERNET_TYPE' });
+    expect((e as Error).message).toMatch(/^Expected a float32 Tensor .*for x but received an int32 Tensor of shape \[1, 1, 2, 2\]$/);
+    idx.dispose();
   });
 });
 

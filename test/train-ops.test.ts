@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, setNumThreads } from '../lib/backend';
 import { native } from '../lib/native';
-import { Tensor, zeros } from '../lib/tensor';
+import { Tensor, tensor, zeros } from '../lib/tensor';
 import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
   maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
@@ -319,7 +319,7 @@ describe('pooling', () => {
       const got = maxPool2d(x, opts);
       expect(got.y.shape).toEqual(want.outShape);
       expect(Array.from(got.y.dataSync())).toEqual(Array.from(want.y));
-      expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
+      expect(Array.from(got.argmax.dataSync())).toEqual(Array.from(want.argmax));
       if (size(shape) > 5000) return; // finite differences on the small cases only
       const r = uniform(want.y.length);
       const gx = maxPool2dBackward(new Tensor(r, want.outShape), got.argmax, shape);
@@ -343,11 +343,13 @@ describe('pooling', () => {
     });
   }
 
-  it('max pool takes the first of tied maxima and defaults stride to the kernel', () => {
+  it('max pool takes the first of tied maxima and defaults stride to the kernel', async () => {
     const x = new Tensor(new Float32Array([1, 5, 5, 2, 0, 5, 3, 3, 7, 7, 7, 7, 1, 1, 1, 1]), [1, 1, 4, 4]);
     const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
     expect(Array.from(y.dataSync())).toEqual([5, 5, 7, 7]);
-    expect(Array.from(argmax)).toEqual([1, 2, 8, 10]);
+    expect(argmax.dtype).toBe('int32');
+    expect(argmax.shape).toEqual([1, 1, 2, 2]);
+    expect(Array.from(await argmax.data())).toEqual([1, 2, 8, 10]);
     const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 4, 4]);
     expect(Array.from(gx.dataSync())).toEqual([0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
   });
@@ -355,7 +357,7 @@ describe('pooling', () => {
   it('max pool gradient accumulates where overlapping windows share a maximum', () => {
     const x = new Tensor(new Float32Array([0, 0, 0, 0, 9, 0, 0, 0, 0]), [1, 1, 3, 3]);
     const { argmax } = maxPool2d(x, { kernelSize: 2, stride: 1 });
-    expect(Array.from(argmax)).toEqual([4, 4, 4, 4]);
+    expect(Array.from(argmax.dataSync())).toEqual([4, 4, 4, 4]);
     const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 3, 3]);
     expect(gx.dataSync()[4]).toBe(10);
   });
@@ -488,12 +490,26 @@ describe('argument errors', () => {
       /^Expected an input at least as large as the kernel after padding \(output size >= 1\) for x but received input \[2, 3, 4, 4\]/);
     expectError(() => maxPool2d(x, { kernelSize: [2, 0] }), RangeError, 'ERR_ADDERNET_OPTION');
     const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
-    expectError(() => maxPool2dBackward(y, argmax.subarray(1), x.shape), RangeError, 'ERR_ADDERNET_SIZE');
+    const host = argmax.dataSync();
+    expectError(() => maxPool2dBackward(y, host.subarray(1), x.shape), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 24 elements (one per element of gradOut) for argmax but received 23 elements');
+    expectError(() => maxPool2dBackward(y, tensor(new Int32Array(23), [23]), x.shape), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 24 elements (one per element of gradOut) for argmax but received 23 elements');
+    expectError(() => maxPool2dBackward(y, y as never, x.shape), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an int32 Tensor of 24 elements (one per element of gradOut) for argmax but received a float32 Tensor of shape [2, 3, 2, 2]');
+    expectError(() => maxPool2dBackward(argmax as never, argmax, x.shape), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a float32 Tensor for gradOut but received an int32 Tensor of shape [2, 3, 2, 2]');
     expectError(() => maxPool2dBackward(y, argmax, [2, 4, 4, 4]), RangeError, 'ERR_ADDERNET_SHAPE');
     expectError(() => maxPool2dBackward(y, argmax, [2, 3, 4]), TypeError, 'ERR_ADDERNET_TYPE',
       'Expected an array of 4 integers >= 1 ([N, C, H, W]) for inputShape but received [2, 3, 4]');
-    // An argmax from a larger input: caught natively before any write.
-    expectError(() => maxPool2dBackward(y, argmax, [2, 3, 2, 2]), RangeError, 'ERR_ADDERNET_SHAPE', /outside the 4-element input plane/);
+    // An argmax from a larger input: caught natively before any write. With
+    // an Int32Array the call waits for the kernel and throws; with the
+    // argmax tensor it is queued and the read of the gradient throws.
+    expectError(() => maxPool2dBackward(y, host, [2, 3, 2, 2]), RangeError, 'ERR_ADDERNET_SHAPE', /outside the 4-element input plane/);
+    const gx = maxPool2dBackward(y, argmax, [2, 3, 2, 2]);
+    expectError(() => gx.dataSync(), RangeError, 'ERR_ADDERNET_SHAPE', /maxPool2dBackward: .*outside the 4-element input plane/);
+    argmax.dispose();
+    expectError(() => maxPool2dBackward(y, argmax, x.shape), Error, 'ERR_ADDERNET_DISPOSED');
     expectError(() => avgPool2dBackward(y, [2, 3, 6, 6], { kernelSize: 2 }), RangeError, 'ERR_ADDERNET_SHAPE',
       'Expected shape [2, 3, 3, 3] (the pooled output) for gradOut but received shape [2, 3, 2, 2]');
     expectError(() => globalAvgPoolBackward(randTensor([2, 4]), x.shape), RangeError, 'ERR_ADDERNET_SHAPE');
@@ -556,9 +572,17 @@ describe('argument errors', () => {
     expectError(() => native.softmaxCrossEntropy(f(20), new Float32Array(2) as never, null, [2, 10]),
       TypeError, 'ERR_ADDERNET_TYPE', 'Expected an Int32Array for labels but received Float32Array');
     expectError(() => native.reluForward([1, 2] as never, f(2)), TypeError, 'ERR_ADDERNET_TYPE',
-      'Expected a tensor Storage or a Float32Array for x but received an array');
+      'Expected a float32 tensor Storage or a Float32Array for x but received an array');
     // Storages are checked the same way, and a disposed one is refused before any kernel runs.
     const s = (n: number) => new native.Storage(n);
+    // Dtypes are checked too: an int32 storage is no float32 argument, and the reverse.
+    const ints = (n: number) => new native.Storage(n, true, 'int32');
+    expectError(() => native.reluForward(ints(4), s(4)), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a float32 tensor for x but received an int32 tensor');
+    expectError(() => native.maxPool2dForward(s(16), s(4), s(4), [1, 1, 4, 4, 2, 2, 2, 2, 0, 0]), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an int32 tensor for argmax but received a float32 tensor');
+    expectError(() => native.maxPool2dForward(s(16), s(4), ints(3), [1, 1, 4, 4, 2, 2, 2, 2, 0, 0]),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for argmax but received 3');
     expectError(() => native.reluForward(s(4), s(5)), RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for out but received 5');
     const gone = s(4);
     gone.dispose();

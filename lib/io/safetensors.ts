@@ -28,7 +28,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { describe, rangeError, typeError, type AddernetError } from '../errors';
-import { Tensor } from '../tensor';
+import { type Dtype, Tensor } from '../tensor';
 import { writeFileAtomicSync } from './atomic';
 import { JsonScanIssue, JsonScanner } from './json-scan';
 
@@ -450,9 +450,12 @@ export function readSafetensors(source: string | Uint8Array, options?: ReadSafet
 // ---------------------------------------------------------------------------
 // Writing
 
-/** What writeSafetensors accepts for one tensor. F16/BF16 also accept a Float32Array (rounded to nearest even). */
+/**
+ * What writeSafetensors accepts for one tensor: a Tensor (float32 as F32,
+ * int32 as I32) or raw data. F16/BF16 also accept a Float32Array (rounded to nearest even).
+ */
 export type SafetensorsInput =
-  | Tensor
+  | Tensor<Dtype>
   | SafetensorsTensor
   | { dtype: 'F16' | 'BF16'; shape: readonly number[]; data: Float32Array }
   | { dtype: SafetensorsDtype; shape: readonly number[]; data: AnyTypedArray };
@@ -468,7 +471,7 @@ function prepareTensor(name: string, value: unknown): Prepared {
   const arg = `tensors[${JSON.stringify(name)}]`;
   if (name === '__metadata__') throw rangeError('ERR_ADDERNET_OPTION', 'a tensor name', 'any name but "__metadata__"', '"__metadata__"');
   if (value instanceof Tensor) {
-    return { name, dtype: 'F32', shape: [...value.shape], bytes: littleEndianBytes(value.dataSync(), 4) };
+    return { name, dtype: value.dtype === 'int32' ? 'I32' : 'F32', shape: [...value.shape], bytes: littleEndianBytes(value.dataSync(), 4) };
   }
   if (value === null || typeof value !== 'object') throw typeError(arg, 'a Tensor or { dtype, shape, data }', value);
   const { dtype, shape } = value as { dtype?: unknown; shape?: unknown };

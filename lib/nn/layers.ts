@@ -264,19 +264,26 @@ export interface PoolArgs {
 }
 
 export class MaxPool2d extends Module {
-  private saved?: { argmax: Int32Array; shape: readonly number[] };
+  private saved?: { argmax: Tensor<'int32'>; shape: readonly number[] };
   constructor(readonly args: PoolArgs) {
     super();
   }
   forward(x: Tensor): Tensor {
     const r = F.maxPool2d(x, this.args);
+    this.saved?.argmax.dispose();
+    this.saved = undefined;
     if (this.training) this.saved = { argmax: r.argmax, shape: x.shape };
+    else r.argmax.dispose();  // queued: freed once the kernel has run
     return r.y;
   }
   backward(gradOut: Tensor): Tensor {
     const s = cached(this.saved, 'MaxPool2d');
     this.saved = undefined;
-    return F.maxPool2dBackward(gradOut, s.argmax, s.shape);
+    try {
+      return F.maxPool2dBackward(gradOut, s.argmax, s.shape);
+    } finally {
+      s.argmax.dispose();
+    }
   }
   config(): ModuleConfig {
     return { type: 'MaxPool2d', args: { ...this.args } };

@@ -266,7 +266,7 @@ export class Model {
 
   private checkInput(x: unknown, argument: string): void {
     const want = `[N, ${this.info.inputShape.join(', ')}]`;
-    if (!(x instanceof Tensor)) throw typeError(argument, `a Tensor of shape ${want}`, x);
+    if (!(x instanceof Tensor) || x.dtype !== 'float32') throw typeError(argument, `a float32 Tensor of shape ${want}`, x);
     const s = x.shape;
     if (s.length !== 4 || s[0] < 1 || s.slice(1).some((d, i) => d !== this.info.inputShape[i])) {
       throw rangeError('ERR_ADDERNET_SHAPE', argument, `shape ${want}`, `shape ${describe(s)}`);
