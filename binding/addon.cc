@@ -2,10 +2,9 @@
 #include <napi.h>
 
 #include "backend.h"
-#include "layers.h"
+#include "ops.h"
 #include "queue.h"
 #include "tensor.h"
-#include "train_ops.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace adn_binding;

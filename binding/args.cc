@@ -174,4 +174,15 @@ adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index) {
   return s;
 }
 
+adn::Pool2dShape pool_shape(const Napi::CallbackInfo& info, size_t index) {
+  const auto d = int_dims(info, index, 10, 0);
+  adn::Pool2dShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]};
+  try {
+    s.validate();
+  } catch (const std::invalid_argument& e) {
+    throw_shape(info.Env(), std::string("Invalid pooling geometry: ") + e.what());
+  }
+  return s;
+}
+
 }  // namespace adn_binding

@@ -48,5 +48,7 @@ bool flag(const Napi::CallbackInfo& info, size_t index, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* name);
 // dims = [n, c, h, w, t, kh, kw, sh, sw, ph, pw], validated.
 adn::Conv2dShape conv_shape(const Napi::CallbackInfo& info, size_t index);
+// dims = [n, c, h, w, kh, kw, sh, sw, ph, pw], validated.
+adn::Pool2dShape pool_shape(const Napi::CallbackInfo& info, size_t index);
 
 }  // namespace adn_binding

@@ -1,5 +1,7 @@
-// Public C++ interface of the CPU kernels. No N-API here: the binding and the
-// native tests both use this header.
+// Public C++ interface of the CPU kernels, grouped by op family (conv, norm,
+// activation, pool, loss, optim; one .cc each). float32, NCHW, PyTorch
+// semantics. No N-API here: the binding, the CUDA backend and the native tests
+// all use this header; the plain references are in reference.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -51,7 +53,7 @@ struct LayerMemoryError : std::length_error {
 int64_t layer_memory_limit();
 void set_layer_memory_limit(int64_t bytes);  // bytes >= 1
 
-// ---- Layer kernels (active ISA, all threads) ------------------------------
+// ---- conv: adder and convolution layers (active ISA, all threads) ---------
 // Y = -sum |Xp - F| (+ bias). bias may be null.
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w,
                      const float* bias, float* y);
@@ -64,20 +66,81 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
                     const float* bias, float* y);
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
                      const float* gy, float* gx, float* gw, float* gb);
+
+// ---- norm: batch normalisation over [n, c, hw] (BatchNorm1d is hw = 1) ----
+// training: normalise with the batch mean and biased variance, then
+//   running = (1 - momentum) * running + momentum * batch, with the unbiased
+//   variance for running_var (needs n * hw > 1, else std::invalid_argument).
+// eval: normalise with the running statistics, which are left unchanged.
+// save_mean / save_invstd get the statistics used ([c] each), for backward.
+void batch_norm_forward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
+                        const float* beta, float* running_mean, float* running_var,
+                        bool training, double momentum, double eps, float* y, float* save_mean,
+                        float* save_invstd);
+// Training-mode backward (the batch statistics depend on x). Any of grad_in,
+// grad_gamma, grad_beta may be null (not computed).
+void batch_norm_backward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
+                         const float* grad_out, const float* save_mean,
+                         const float* save_invstd, float* grad_in, float* grad_gamma,
+                         float* grad_beta);
+
+// ---- activation: element-wise ReLU and the residual add -----------------------
+void relu_forward(const float* x, float* y, int64_t n);
+// grad_in = grad_out where the forward input (or, equivalently, its output) is > 0.
+void relu_backward(const float* y_or_x, const float* grad_out, float* grad_in, int64_t n);
+// out = a + b; out may alias a or b.
+void add(const float* a, const float* b, float* out, int64_t n);
+
+// ---- pool ----------------------------------------------------------------------
+// Geometry of a 2-D pooling call (no dilation, floor output size like
+// PyTorch's ceil_mode=False).
+struct Pool2dShape {
+  int64_t n, c, h, w;   // input
+  int64_t kh, kw;       // window
+  int64_t sh, sw;       // stride
+  int64_t ph, pw;       // implicit padding on each side
+  int64_t ho() const { return (h + 2 * ph - kh) / sh + 1; }
+  int64_t wo() const { return (w + 2 * pw - kw) / sw + 1; }
+  int64_t planes() const { return n * c; }
+  int64_t input_size() const { return n * c * h * w; }
+  int64_t output_size() const { return n * c * ho() * wo(); }
+  // Throws std::invalid_argument unless PyTorch would accept it (padding at
+  // most half the window, so no window lies entirely in the padding), or a
+  // plane has 2^31 elements or more (argmax is int32).
+  void validate() const;
+};
+// Padding is -inf; argmax is the flat index h * W + w inside the (n, c) plane.
+void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax);
+// A scatter through argmax: needs only the plane sizes. Throws
+// std::invalid_argument for an argmax outside [0, in_plane).
+void max_pool2d_backward(int64_t planes, int64_t in_plane, int64_t out_plane,
+                         const float* grad_out, const int32_t* argmax, float* grad_in);
+// count_include_pad=True: every window divides by kh * kw.
+void avg_pool2d_forward(const Pool2dShape& s, const float* x, float* y);
+void avg_pool2d_backward(const Pool2dShape& s, const float* grad_out, float* grad_in);
+
+// ---- loss ----------------------------------------------------------------------
+struct LossResult {
+  double loss;      // mean over the batch
+  int64_t correct;  // rows whose first maximal logit is the label
+};
+// logits [n, k], labels in [0, k) (else std::invalid_argument). grad_logits
+// (may be null) gets (softmax - onehot) / n.
+LossResult softmax_cross_entropy(int64_t n, int64_t k, const float* logits,
+                                 const int32_t* labels, float* grad_logits);
+
+// ---- optim: in-place parameter updates ----------------------------------------
+// torch.optim.SGD for one parameter tensor, in place:
+//   d = grad + weight_decay * param
+//   momentum != 0: buf = first_step ? d : momentum * buf + (1 - dampening) * d
+//                  d = nesterov ? d + momentum * buf : buf
+//   param -= lr * d
+// The scalars are rounded to float once, as ATen does with Python numbers.
+// momentum_buf may be null only when momentum == 0.
+void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf, double lr,
+                double momentum, double dampening, double weight_decay, bool nesterov,
+                bool first_step);
 // out = g * eta * sqrt(n) / max(||g||_2, 1e-12); out may alias g.
 void adaptive_scale(const float* g, int64_t n, float eta, float* out);
-
-// ---- Plain references: direct loops over the SPEC formulas, double sums ----
-namespace ref {
-void adder2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                     const float* bias, float* y);
-void adder2d_backward(const Conv2dShape& s, const float* x, const float* w,
-                      const float* gy, float* gx, float* gw, float* gb);
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                    const float* bias, float* y);
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
-                     const float* gy, float* gx, float* gw, float* gb);
-void adaptive_scale(const float* g, int64_t n, float eta, float* out);
-}  // namespace ref
 
 }  // namespace adn

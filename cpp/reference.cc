@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "addernet.h"
+#include "reference.h"
 
 namespace adn {
 namespace ref {
@@ -100,6 +100,172 @@ void adaptive_scale(const float* g, int64_t n, float eta, float* out) {
   for (int64_t i = 0; i < n; ++i) sq += double(g[i]) * g[i];
   const double alpha = double(eta) * std::sqrt(double(n)) / std::max(std::sqrt(sq), 1e-12);
   for (int64_t i = 0; i < n; ++i) out[i] = float(double(g[i]) * alpha);
+}
+
+
+void batch_norm_forward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
+                        const float* beta, float* running_mean, float* running_var,
+                        bool training, double momentum, double eps, float* y, float* save_mean,
+                        float* save_invstd) {
+  const int64_t m = n * hw;
+  if (training && m < 2)
+    throw std::invalid_argument("batch norm in training needs more than 1 value per channel");
+  for (int64_t ch = 0; ch < c; ++ch) {
+    auto at = [&](int64_t i, int64_t q) { return (i * c + ch) * hw + q; };
+    double mean, var;
+    if (training) {
+      double s = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t q = 0; q < hw; ++q) s += x[at(i, q)];
+      mean = s / m;
+      double ss = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t q = 0; q < hw; ++q) ss += (x[at(i, q)] - mean) * (x[at(i, q)] - mean);
+      var = ss / m;
+      running_mean[ch] = float((1.0 - momentum) * running_mean[ch] + momentum * mean);
+      running_var[ch] = float((1.0 - momentum) * running_var[ch] + momentum * ss / (m - 1));
+    } else {
+      mean = running_mean[ch];
+      var = running_var[ch];
+    }
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    save_mean[ch] = float(mean);
+    save_invstd[ch] = float(invstd);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < hw; ++q)
+        y[at(i, q)] = float((x[at(i, q)] - mean) * invstd * gamma[ch] + beta[ch]);
+  }
+}
+
+void batch_norm_backward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
+                         const float* grad_out, const float* save_mean,
+                         const float* save_invstd, float* grad_in, float* grad_gamma,
+                         float* grad_beta) {
+  const double m = double(n * hw);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    auto at = [&](int64_t i, int64_t q) { return (i * c + ch) * hw + q; };
+    const double mean = save_mean[ch], invstd = save_invstd[ch];
+    double sg = 0.0, sgxhat = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < hw; ++q) {
+        sg += grad_out[at(i, q)];
+        sgxhat += grad_out[at(i, q)] * (x[at(i, q)] - mean) * invstd;
+      }
+    if (grad_beta) grad_beta[ch] = float(sg);
+    if (grad_gamma) grad_gamma[ch] = float(sgxhat);
+    if (grad_in)
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t q = 0; q < hw; ++q) {
+          const double xhat = (x[at(i, q)] - mean) * invstd;
+          grad_in[at(i, q)] =
+              float(gamma[ch] * invstd / m * (m * grad_out[at(i, q)] - sg - xhat * sgxhat));
+        }
+  }
+}
+
+namespace {
+// Calls fn(plane, out_index, in_index_or_-1) for every tap of every window,
+// in PyTorch's scan order; padding taps get -1.
+template <class Fn>
+void for_each_window_tap(const Pool2dShape& s, Fn fn) {
+  const int64_t HO = s.ho(), WO = s.wo();
+  for (int64_t p = 0; p < s.planes(); ++p)
+    for (int64_t oh = 0; oh < HO; ++oh)
+      for (int64_t ow = 0; ow < WO; ++ow)
+        for (int64_t u = 0; u < s.kh; ++u)
+          for (int64_t v = 0; v < s.kw; ++v) {
+            const int64_t ih = oh * s.sh - s.ph + u, iw = ow * s.sw - s.pw + v;
+            const bool inside = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
+            fn(p, oh * WO + ow, inside ? ih * s.w + iw : -1);
+          }
+}
+}  // namespace
+
+void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
+  s.validate();
+  const int64_t in_plane = s.h * s.w, out_plane = s.ho() * s.wo();
+  std::vector<int64_t> best(s.output_size(), -1);
+  for_each_window_tap(s, [&](int64_t p, int64_t o, int64_t i) {
+    if (i < 0) return;  // -inf padding never wins
+    int64_t& b = best[p * out_plane + o];
+    const float v = x[p * in_plane + i];
+    if (b < 0 || v > x[p * in_plane + b] || std::isnan(v)) b = i;
+  });
+  for (int64_t e = 0; e < s.output_size(); ++e) {
+    y[e] = x[(e / out_plane) * in_plane + best[e]];
+    argmax[e] = int32_t(best[e]);
+  }
+}
+
+void max_pool2d_backward(const Pool2dShape& s, const float* x, const float* grad_out,
+                         float* grad_in) {
+  std::vector<float> y(s.output_size());
+  std::vector<int32_t> arg(s.output_size());
+  ref::max_pool2d_forward(s, x, y.data(), arg.data());
+  const int64_t in_plane = s.h * s.w, out_plane = s.ho() * s.wo();
+  std::vector<double> acc(s.input_size(), 0.0);
+  for (int64_t e = 0; e < s.output_size(); ++e)
+    acc[(e / out_plane) * in_plane + arg[e]] += grad_out[e];
+  for (int64_t e = 0; e < s.input_size(); ++e) grad_in[e] = float(acc[e]);
+}
+
+void avg_pool2d_forward(const Pool2dShape& s, const float* x, float* y) {
+  s.validate();
+  const int64_t in_plane = s.h * s.w, out_plane = s.ho() * s.wo();
+  std::vector<double> acc(s.output_size(), 0.0);
+  for_each_window_tap(s, [&](int64_t p, int64_t o, int64_t i) {
+    if (i >= 0) acc[p * out_plane + o] += x[p * in_plane + i];
+  });
+  for (int64_t e = 0; e < s.output_size(); ++e) y[e] = float(acc[e] / double(s.kh * s.kw));
+}
+
+void avg_pool2d_backward(const Pool2dShape& s, const float* grad_out, float* grad_in) {
+  s.validate();
+  const int64_t in_plane = s.h * s.w, out_plane = s.ho() * s.wo();
+  std::vector<double> acc(s.input_size(), 0.0);
+  for_each_window_tap(s, [&](int64_t p, int64_t o, int64_t i) {
+    if (i >= 0) acc[p * in_plane + i] += double(grad_out[p * out_plane + o]) / double(s.kh * s.kw);
+  });
+  for (int64_t e = 0; e < s.input_size(); ++e) grad_in[e] = float(acc[e]);
+}
+
+LossResult softmax_cross_entropy(int64_t n, int64_t k, const float* logits,
+                                 const int32_t* labels, float* grad_logits) {
+  if (n < 1 || k < 1) throw std::invalid_argument("softmax cross-entropy needs n >= 1 and k >= 1");
+  LossResult out{0.0, 0};
+  for (int64_t r = 0; r < n; ++r) {
+    if (labels[r] < 0 || labels[r] >= k) throw std::invalid_argument("label out of range");
+    const float* z = logits + r * k;
+    // Softmax of z - max(z), in double.
+    double zmax = z[0];
+    int64_t top = 0;
+    for (int64_t j = 0; j < k; ++j)
+      if (z[j] > zmax) zmax = z[top = j];
+    std::vector<double> e(k);
+    double total = 0.0;
+    for (int64_t j = 0; j < k; ++j) total += e[j] = std::exp(z[j] - zmax);
+    out.loss += -std::log(e[labels[r]] / total);
+    out.correct += top == labels[r];
+    if (grad_logits)
+      for (int64_t j = 0; j < k; ++j)
+        grad_logits[r * k + j] = float((e[j] / total - (j == labels[r] ? 1.0 : 0.0)) / n);
+  }
+  out.loss /= n;
+  return out;
+}
+
+void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf, double lr,
+                double momentum, double dampening, double weight_decay, bool nesterov,
+                bool first_step) {
+  for (int64_t i = 0; i < n; ++i) {
+    double d = double(grad[i]) + weight_decay * param[i];
+    if (momentum != 0.0) {
+      const double buf = first_step ? d : momentum * momentum_buf[i] + (1.0 - dampening) * d;
+      momentum_buf[i] = float(buf);
+      d = nesterov ? d + momentum * buf : buf;
+    }
+    param[i] = float(param[i] - lr * d);
+  }
 }
 
 }  // namespace ref

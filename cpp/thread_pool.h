@@ -2,6 +2,7 @@
 // Session holds the pool for a whole kernel call, so concurrent callers (e.g.
 // several async predictions) queue instead of sharing scratch buffers.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -91,5 +92,30 @@ class ThreadPool {
   std::unique_ptr<Impl> impl_;
   FifoMutex session_mutex_;
 };
+
+inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Below this many touched elements a job runs inline: waking the pool costs more.
+constexpr int64_t kMinTaskWork = int64_t(1) << 15;
+
+// fn(begin, end) over contiguous ranges of [0, count), for the memory-bound
+// ops. item_cost is the elements one item touches; it sizes the ranges so
+// small jobs stay inline.
+template <class Fn>
+void parallel_ranges(int64_t count, int64_t item_cost, Fn fn) {
+  if (count <= 0) return;
+  const int64_t min_items = std::max<int64_t>(1, kMinTaskWork / std::max<int64_t>(1, item_cost));
+  if (count <= min_items) {
+    fn(int64_t(0), count);
+    return;
+  }
+  ThreadPool::Session ses(ThreadPool::instance());
+  const int64_t tasks = std::min(div_up(count, min_items), int64_t(4) * ses.threads());
+  ses.parallel_for(size_t(tasks), [&](size_t t, int) {
+    fn(count * int64_t(t) / tasks, count * int64_t(t + 1) / tasks);
+  });
+}
+
+// Double sums with four interleaved accumulators: breaks the add latency
 
 }  // namespace adn

@@ -23,8 +23,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "addernet.h"   // adn::Conv2dShape
-#include "train_ops.h"  // adn::Pool2dShape
+#include "addernet.h"  // adn::Conv2dShape, adn::Pool2dShape, adn::LossResult
 
 struct CUstream_st;  // cudaStream_t is CUstream_st*
 
@@ -108,7 +107,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
 void adaptive_scale(const float* g, int64_t n, float eta, float* out, Stream stream = nullptr,
                     float* alpha_out = nullptr);
 
-// ---- Training operations (same semantics as cpp/train_ops.h) --------------------
+// ---- norm, activation, pool, loss, optim (same semantics as cpp/addernet.h) ------
 // Batch norm over [n, c, hw] (BatchNorm1d: hw = 1). See adn::batch_norm_forward.
 void batch_norm_forward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
                         const float* beta, float* running_mean, float* running_var,

@@ -172,6 +172,11 @@ void channel_reduce(const ChannelPlan& p, F f, Fin fin, Pair* part, cudaStream_t
   check_launch(what);
 }
 
+// for (int64_t i = ...; i < n; ...) over a grid-stride loop.
+#define GRID_STRIDE(i, n)                                                          \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
 }  // namespace detail
 }  // namespace cuda
 }  // namespace adn

@@ -1,7 +1,7 @@
-// Argument checks shared by every op (ops.ts, train-ops.ts): one wording for
+// Argument checks shared by every op (lib/ops/): one wording for
 // "Expected <what> for <argument> but received <value>" and one code per kind
 // of mistake. Scalar options (pairs, positive numbers, sizes) are in errors.ts.
-import { codedError, describe, rangeError, typeError } from './errors';
+import { checkOutputSize, codedError, describe, rangeError, typeError } from './errors';
 import { type Dtype, Tensor } from './tensor';
 
 /** A live float32 Tensor of one of `ranks`; `what` describes the expected shape ("[N, C, H, W]"). */
@@ -62,4 +62,26 @@ export function checkFlag(value: unknown, argument: string, fallback?: boolean):
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'boolean') throw typeError(argument, 'a boolean', value);
   return value;
+}
+
+/** The element count of a shape. */
+export const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+export function checkNumberIn(value: unknown, argument: string, min: number, max: number): number {
+  const what = max === Infinity ? `a finite number >= ${min}` : `a number in [${min}, ${max}]`;
+  if (typeof value !== 'number') throw typeError(argument, what, value);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw rangeError('ERR_ADDERNET_OPTION', argument, what, describe(value));
+  }
+  return value;
+}
+
+export function checkInputShape(value: unknown, argument: string): [number, number, number, number] {
+  const what = 'an array of 4 integers >= 1 ([N, C, H, W])';
+  if (!Array.isArray(value) || value.length !== 4 || value.some((d) => typeof d !== 'number')) {
+    throw typeError(argument, what, value);
+  }
+  if (value.some((d) => !Number.isInteger(d) || d < 1)) throw rangeError('ERR_ADDERNET_SHAPE', argument, what, describe(value));
+  checkOutputSize(value, argument); // the gradient allocated for it
+  return [value[0], value[1], value[2], value[3]];
 }

@@ -5,13 +5,18 @@
 import * as data from './data/index';
 import * as models from './nn/models';
 import * as nn from './nn/index';
-import * as ops from './ops';
-import * as trainOps from './train-ops';
+import * as ops from './ops/index';
 
-export { ops, trainOps, nn, models, data };
+export { ops, nn, models, data };
+/** @deprecated The training ops are in `ops` now; `trainOps` is the same namespace, kept for old code. */
+export const trainOps = ops;
 export { Tensor, tensor, zeros, isTensor, memoryInfo, emptyCache, setCacheLimit, resetPeakMemory } from './tensor';
 export type { Device, Dtype, MemoryInfo } from './tensor';
-export type { Conv2dOptions, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops';
+export type { Conv2dOptions, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops/index';
+export type {
+  BatchNormOptions, BatchNormResult, BatchNormGradients, Pool2dOptions, MaxPool2dResult,
+  SoftmaxCrossEntropyOptions, SoftmaxCrossEntropyResult, SgdOptions,
+} from './ops/index';
 export { backendInfo, setNumThreads, setIsa, supportedIsas } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export type { AddernetError, AddernetErrorCode } from './errors';

@@ -65,7 +65,7 @@ export interface NativeAddon {
     dims: ConvDims,
   ): number;
   adaptiveScale(grad: Buf, out: Buf, eta: number): number;
-  // Training operations (binding/train_ops.cc). Running stats update in place when training.
+  // Training operations (binding/norm.cc, activation.cc, pool.cc, loss.cc, optim.cc). Running stats update in place when training.
   batchNormForward(
     x: Buf, weight: Buf, bias: Buf, runningMean: Buf, runningVar: Buf,
     out: Buf, saveMean: Buf, saveInvStd: Buf,

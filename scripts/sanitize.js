@@ -30,7 +30,7 @@ const jobs = String(Math.max(1, Number(process.env.ADDERNET_SANITIZE_JOBS) || 2)
 // and smoke (builds, CLI and data loading, little native code).
 const SLICE = [
   'test/kernels.test.ts',
-  'test/train-ops.test.ts',
+  'test/ops.test.ts',
   'test/errors.test.ts',
   'test/hostile-geometry.test.ts',
   'test/safetensors.test.ts',

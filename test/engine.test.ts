@@ -4,7 +4,7 @@
 // reader's stack) and passes to what is computed from it, disposing while
 // queued is safe, and fit() leaves the event loop free during a step.
 import { describe, expect, it } from 'vitest';
-import { fit, memoryInfo, models, ops, tensor, trainOps, zeros, type Dataset } from '../lib/index';
+import { fit, memoryInfo, models, ops, tensor, zeros, type Dataset } from '../lib/index';
 import { collectGarbage, makeRng } from './nn-helpers';
 
 const collect = collectGarbage;
@@ -19,16 +19,16 @@ describe('the CPU queue', () => {
     let y = ops.adder2d(x, w, { padding: 1 });
     const want: Float32Array[] = [];
     for (let i = 0; i < 30; i++) {
-      y = trainOps.add(trainOps.relu(y), y);
+      y = ops.add(ops.relu(y), y);
       if (i % 10 === 9) want.push(y.dataSync());
     }
     // The same computation with a read (a wait) after every op.
     let z = ops.adder2d(x, w, { padding: 1 });
     z.dataSync();
     for (let i = 0; i < 30; i++) {
-      const r = trainOps.relu(z);
+      const r = ops.relu(z);
       r.dataSync();
-      z = trainOps.add(r, z);
+      z = ops.add(r, z);
       if (i % 10 === 9) expect(Buffer.from(z.dataSync().buffer).equals(Buffer.from(want[(i - 9) / 10].buffer))).toBe(true);
     }
   });
@@ -57,7 +57,7 @@ describe('the CPU queue', () => {
       const w2 = t([32, 16, 3, 3]);
       const g = ops.conv2dBackward(x2, w2, y, { padding: 1 });
       last.dispose();
-      last = trainOps.relu(g.gradWeight); // the newest op: reading it waits for everything before
+      last = ops.relu(g.gradWeight); // the newest op: reading it waits for everything before
       for (const v of [y, x2, w2, g.gradInput!, g.gradWeight]) v.dispose();
     }
     await last.data();
@@ -72,11 +72,11 @@ describe('stream-ordered reuse of memory', () => {
     const src = rng.normalArray(n);
     for (let round = 0; round < 5; round++) {
       const x = tensor(src, [n]);
-      const y = trainOps.relu(x); // queued: reads x
+      const y = ops.relu(x); // queued: reads x
       x.dispose(); // x's block goes to stream-ordered reuse while relu may still read it
       const before = memoryInfo().systemAllocations;
-      const w = trainOps.add(y, y); // same size class: takes x's block, written after relu ran
-      const v = trainOps.add(w, y);
+      const w = ops.add(y, y); // same size class: takes x's block, written after relu ran
+      const v = ops.add(w, y);
       expect(memoryInfo().systemAllocations - before).toBeLessThanOrEqual(1); // one of the two outputs reuses x's block
       const [yd, wd, vd] = await Promise.all([y.data(), w.data(), v.data()]);
       for (let i = 0; i < n; i += 997) {
@@ -107,9 +107,9 @@ describe('failures inside queued kernels', () => {
 
   it('pass to everything computed from the failed tensor, and leave the queue usable', async () => {
     const y = failing();
-    const z = trainOps.add(trainOps.relu(y), y);
+    const z = ops.add(ops.relu(y), y);
     await expect(z.data()).rejects.toMatchObject({ code: 'ERR_ADDERNET_MEMORY', message: expect.stringContaining('adder2dForward') });
-    expect(() => trainOps.softmaxCrossEntropy(z.reshape([1, 9]), new Int32Array([0]))).toThrow(/adder2dForward/);
+    expect(() => ops.softmaxCrossEntropy(z.reshape([1, 9]), new Int32Array([0]))).toThrow(/adder2dForward/);
     // A kernel writing into the failed tensor's storage clears it.
     const ok = ops.adder2d(one(), one(), { padding: 1 });
     y.storage.copyFrom(ok.storage);

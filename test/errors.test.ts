@@ -7,7 +7,7 @@ import {
   backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, zeros, type Tensor,
 } from '../lib/index';
 import { native } from '../lib/native';
-import * as F from '../lib/train-ops';
+import * as F from '../lib/ops/index';
 import { mulberry32, randomArray } from './reference';
 
 const initial = backendInfo();

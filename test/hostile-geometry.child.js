@@ -35,10 +35,10 @@ function run(c) {
     }
     case 'pool': {
       const x = makeTensor(c.x);
-      const { y, argmax } = a.trainOps.maxPool2d(x, opts);
-      a.trainOps.maxPool2dBackward(y, argmax, c.x);
-      const avg = a.trainOps.avgPool2d(x, opts);
-      a.trainOps.avgPool2dBackward(avg, c.x, opts).dataSync();
+      const { y, argmax } = a.ops.maxPool2d(x, opts);
+      a.ops.maxPool2dBackward(y, argmax, c.x);
+      const avg = a.ops.avgPool2d(x, opts);
+      a.ops.avgPool2dBackward(avg, c.x, opts).dataSync();
       return;
     }
     case 'raw-conv': {

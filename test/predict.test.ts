@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fit, memoryInfo, Model, models, nn, ops, SGD, tensor, trainOps, type Dataset, type Tensor } from '../lib/index';
+import { fit, memoryInfo, Model, models, nn, ops, SGD, tensor, type Dataset, type Tensor } from '../lib/index';
 import { caught, collectGarbage, ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf } from './nn-helpers';
 
 const live: Model[] = [];
@@ -91,7 +91,7 @@ describe('Model.predict', () => {
     const opt = new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
     const batch = tensor(data.images.subarray(0, 16 * 784), [16, 1, 28, 28]);
     for (let s = 0; s < 3; s++) {
-      const r = trainOps.softmaxCrossEntropy(m.forward(batch), data.labels.subarray(0, 16));
+      const r = ops.softmaxCrossEntropy(m.forward(batch), data.labels.subarray(0, 16));
       m.backward(r.gradLogits!);
       opt.step();
     }
@@ -249,7 +249,7 @@ describe('predict never serves stale weights', () => {
     const opt = new SGD(m.parameters(), { lr: 0.1 });
     const want0 = evalForward(m, x);
     const p0 = m.predict(x);
-    m.backward(trainOps.softmaxCrossEntropy(m.forward(batch), labels).gradLogits!);
+    m.backward(ops.softmaxCrossEntropy(m.forward(batch), labels).gradLogits!);
     opt.step();
     const want1 = evalForward(m, x);
     const p1 = m.predict(x);

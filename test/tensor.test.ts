@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  emptyCache, fit, memoryInfo, models, ops, readSafetensors, resetPeakMemory, setCacheLimit, tensor, trainOps, writeSafetensors, zeros,
+  emptyCache, fit, memoryInfo, models, ops, readSafetensors, resetPeakMemory, setCacheLimit, tensor, writeSafetensors, zeros,
   type Dataset, type Tensor,
 } from '../lib/index';
 import { caught, collectGarbage, makeRng } from './nn-helpers';
@@ -81,7 +81,7 @@ describe('int32 tensors', () => {
 
   it('an op refuses an int32 tensor where it takes float32 values, naming the argument', () => {
     const idx = tensor(new Int32Array(4), [1, 1, 2, 2]);
-    const e = caught(() => trainOps.relu(idx as never));
+    const e = caught(() => ops.relu(idx as never));
     expect(e).toBeInstanceOf(TypeError);
     expect(e).toMatchObject({ code: 'ERR_ADDERNET_TYPE' });
     expect((e as Error).message).toMatch(/^Expected a float32 Tensor .*for x but received an int32 Tensor of shape \[1, 1, 2, 2\]$/);

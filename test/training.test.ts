@@ -3,7 +3,7 @@
 // fit()/evaluate(): reproducibility, History, callbacks, AbortSignal, one fit
 // per model, an event loop that keeps running, argument errors.
 import { describe, expect, it } from 'vitest';
-import { evaluate, fit, models, nn, scheduledLr, SGD, tensor, trainOps, type Dataset, type Model } from '../lib/index';
+import { evaluate, fit, models, nn, ops, scheduledLr, SGD, tensor, type Dataset, type Model } from '../lib/index';
 import { makeRng, rejected, sameBits, sizeOf } from './nn-helpers';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -138,13 +138,13 @@ describe('ResNet-20 AdderNet overfits a fixed batch of 32 random images', () => 
     const losses: number[] = [];
     const t0 = performance.now();
     for (let step = 0; step < 50; step++) {
-      const r = trainOps.softmaxCrossEntropy(model.forward(x), y);
+      const r = ops.softmaxCrossEntropy(model.forward(x), y);
       losses.push(r.loss);
       model.backward(r.gradLogits!);
       opt.step();
     }
     const seconds = (performance.now() - t0) / 1000;
-    const after = trainOps.softmaxCrossEntropy(model.forward(x), y, { grad: false });
+    const after = ops.softmaxCrossEntropy(model.forward(x), y, { grad: false });
     console.log(
       `overfit: initial loss ${losses[0].toFixed(4)}, after 50 steps ${after.loss.toFixed(4)} ` +
         `(${((100 * after.loss) / losses[0]).toFixed(1)}%), ${after.correct}/32 correct, ` +
@@ -361,7 +361,7 @@ describe('fit() and evaluate()', () => {
     await fit(m, train, { ...options, epochs: 1 });
     const ev = await evaluate(m, valid, { batchSize: 7 });
     m.eval();
-    const r = trainOps.softmaxCrossEntropy(m.forward(tensor(valid.images, [20, 1, 28, 28])), valid.labels, { grad: false });
+    const r = ops.softmaxCrossEntropy(m.forward(tensor(valid.images, [20, 1, 28, 28])), valid.labels, { grad: false });
     m.train();
     expect(ev.loss).toBeCloseTo(r.loss, 5);
     expect(ev.accuracy).toBe(r.correct / 20);

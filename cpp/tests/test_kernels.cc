@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addernet.h"
+#include "reference.h"
 
 using adn::Conv2dShape;
 using adn::Isa;

@@ -20,7 +20,7 @@
 
 #include "addernet.h"
 #include "addernet_cuda.h"
-#include "train_ops.h"
+#include "reference.h"
 
 namespace cu = adn::cuda;
 using adn::Conv2dShape;

@@ -4,7 +4,7 @@ import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
 import { checkDevice, collectTensors, type Device, type Tensor } from '../tensor';
-import { softmaxCrossEntropyQueued } from '../train-ops';
+import { softmaxCrossEntropyQueued } from '../ops/index';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
 

@@ -1,10 +1,9 @@
-// The layers. Heavy work is native (lib/ops.ts, lib/train-ops.ts); these
+// The layers. Heavy work is native (lib/ops/); these
 // classes hold parameters, cache activations and route gradients.
 import { Rng } from '../data/rng';
 import { checkInteger, rangeError, describe } from '../errors';
-import * as ops from '../ops';
-import type { Pair } from '../ops';
-import * as F from '../train-ops';
+import * as ops from '../ops/index';
+import type { Pair } from '../ops/index';
 import { Tensor } from '../tensor';
 import { backwardChain, cached, forwardChain, Module, Parameter, type ModuleConfig } from './module';
 
@@ -199,7 +198,7 @@ abstract class BatchNorm extends Module {
     if (x.rank !== this.rank) {
       throw rangeError('ERR_ADDERNET_SHAPE', 'x', `a rank-${this.rank} tensor for ${this.config().type}`, `shape ${describe(x.shape)}`);
     }
-    const r = F.batchNorm(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, {
+    const r = ops.batchNorm(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, {
       training: this.training,
       momentum: this.args.momentum ?? 0.1,
       eps: this.args.eps ?? 1e-5,
@@ -216,7 +215,7 @@ abstract class BatchNorm extends Module {
 
   backward(gradOut: Tensor): Tensor {
     const s = cached(this.saved, this.config().type);
-    const g = F.batchNormBackward(s.x, this.weight.value, gradOut, s.mean, s.invStd);
+    const g = ops.batchNormBackward(s.x, this.weight.value, gradOut, s.mean, s.invStd);
     setGrad(this.weight, g.gradWeight);
     setGrad(this.bias, g.gradBias);
     this.saved = undefined;
@@ -243,12 +242,12 @@ export class BatchNorm1d extends BatchNorm {
 export class ReLU extends Module {
   private output?: Tensor;
   forward(x: Tensor): Tensor {
-    const y = F.relu(x);
+    const y = ops.relu(x);
     if (this.training) this.output = y;
     return y;
   }
   backward(gradOut: Tensor): Tensor {
-    const g = F.reluBackward(cached(this.output, 'ReLU'), gradOut);
+    const g = ops.reluBackward(cached(this.output, 'ReLU'), gradOut);
     this.output = undefined;
     return g;
   }
@@ -269,7 +268,7 @@ export class MaxPool2d extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
-    const r = F.maxPool2d(x, this.args);
+    const r = ops.maxPool2d(x, this.args);
     this.saved?.argmax.dispose();
     this.saved = undefined;
     if (this.training) this.saved = { argmax: r.argmax, shape: x.shape };
@@ -280,7 +279,7 @@ export class MaxPool2d extends Module {
     const s = cached(this.saved, 'MaxPool2d');
     this.saved = undefined;
     try {
-      return F.maxPool2dBackward(gradOut, s.argmax, s.shape);
+      return ops.maxPool2dBackward(gradOut, s.argmax, s.shape);
     } finally {
       s.argmax.dispose();
     }
@@ -297,12 +296,12 @@ export class AvgPool2d extends Module {
   }
   forward(x: Tensor): Tensor {
     if (this.training) this.shape = x.shape;
-    return F.avgPool2d(x, this.args);
+    return ops.avgPool2d(x, this.args);
   }
   backward(gradOut: Tensor): Tensor {
     const shape = cached(this.shape, 'AvgPool2d');
     this.shape = undefined;
-    return F.avgPool2dBackward(gradOut, shape, this.args);
+    return ops.avgPool2dBackward(gradOut, shape, this.args);
   }
   config(): ModuleConfig {
     return { type: 'AvgPool2d', args: { ...this.args } };
@@ -314,12 +313,12 @@ export class GlobalAvgPool2d extends Module {
   private shape?: readonly number[];
   forward(x: Tensor): Tensor {
     if (this.training) this.shape = x.shape;
-    return F.globalAvgPool(x);
+    return ops.globalAvgPool(x);
   }
   backward(gradOut: Tensor): Tensor {
     const shape = cached(this.shape, 'GlobalAvgPool2d');
     this.shape = undefined;
-    return F.globalAvgPoolBackward(gradOut, shape);
+    return ops.globalAvgPoolBackward(gradOut, shape);
   }
   config(): ModuleConfig {
     return { type: 'GlobalAvgPool2d' };
@@ -408,7 +407,7 @@ export class BasicBlock extends Module {
   forward(x: Tensor): Tensor {
     const out = forwardChain(this.main(), x, this.training, this.kept);
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    const sum = F.add(out, shortcut);
+    const sum = ops.add(out, shortcut);
     out.dispose();
     if (shortcut !== x) shortcut.dispose();
     const y = this.reluOut.forward(sum);
@@ -424,7 +423,7 @@ export class BasicBlock extends Module {
       for (const t of new Set([g, shortcut])) t.dispose();
       return main;
     }
-    const gx = F.add(main, shortcut);
+    const gx = ops.add(main, shortcut);
     for (const t of new Set([g, shortcut, main])) t.dispose();
     return gx;
   }

@@ -4,7 +4,7 @@
 // and weight decay, as the reference does by scaling inside backward.
 import { checkPositive, describe, rangeError } from '../errors';
 import { native } from '../native';
-import { sgdUpdate } from '../train-ops';
+import { sgdUpdate } from '../ops/index';
 import { type Tensor, zeros } from '../tensor';
 import type { Parameter } from './module';
 

@@ -8,7 +8,7 @@ import { Tensor, tensor, zeros } from '../lib/tensor';
 import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
   maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
-} from '../lib/train-ops';
+} from '../lib/ops/index';
 
 // ---- Helpers ----------------------------------------------------------------
 

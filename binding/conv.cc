@@ -1,10 +1,12 @@
-#include "layers.h"
-
+// Glue for the adder and convolution layers (cpp/conv.cc).
+// TypeScript validates first (lib/ops/); this file re-checks every buffer
+// against the sizes it is told, since a wrong length would be an out-of-bounds write.
 #include <exception>
 #include <string>
 
 #include "addernet.h"
 #include "args.h"
+#include "ops.h"
 #include "queue.h"
 
 namespace adn_binding {
@@ -42,14 +44,5 @@ Napi::Value Adder2dForward(const Napi::CallbackInfo& info) { return forward(info
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) { return forward(info, adn::conv2d_forward, "conv2dForward"); }
 Napi::Value Adder2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::adder2d_backward, "adder2dBackward"); }
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) { return backward(info, adn::conv2d_backward, "conv2dBackward"); }
-
-Napi::Value AdaptiveScale(const Napi::CallbackInfo& info) {
-  const int64_t n = float_length(info, 0, "grad");
-  const double eta = number(info, 2, "eta");
-  Launch k(info, "adaptiveScale");
-  const float* g = k.in(0, "grad", n);
-  float* out = k.out(1, "out", n);
-  return Napi::Number::New(info.Env(), double(k.run([=] { adn::adaptive_scale(g, n, float(eta), out); })));
-}
 
 }  // namespace adn_binding

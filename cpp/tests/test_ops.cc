@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "addernet.h"
-#include "train_ops.h"
+#include "reference.h"
 
 using adn::Pool2dShape;
 

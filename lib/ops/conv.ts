@@ -1,12 +1,13 @@
-// Typed, validated layer operations over the native kernels. Each call
+// Adder and convolution layers (2-D and linear) over the native kernels
+// (binding/conv.cc, cpp/conv.cc). Each call
 // validates on the calling thread, runs its kernel on all pool threads and
 // returns its output tensor in new device storage.
-import { checkAnyTensor, checkFlag, checkOptions, checkTensor } from './checks';
-import { checkOutputSize, checkPair, checkPositive, describe, rangeError, type Pair } from './errors';
-import { native, type ConvDims } from './native';
-import { empty, Tensor } from './tensor';
+import { checkFlag, checkOptions, checkTensor } from '../checks';
+import { checkOutputSize, checkPair, describe, rangeError, type Pair } from '../errors';
+import { native, type ConvDims } from '../native';
+import { empty, Tensor } from '../tensor';
 
-export type { Pair } from './errors';
+export type { Pair } from '../errors';
 
 export interface Conv2dOptions {
   /** Stride (default 1). */
@@ -195,13 +196,4 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
 
 export function linearBackward(x: Tensor, weight: Tensor, gradOut: Tensor, options?: LinearBackwardOptions): Gradients {
   return linearGradients(false, x, weight, gradOut, options);
-}
-
-/** grad * eta * sqrt(k) / max(||grad||_2, 1e-12): the adder layer's adaptive learning rate. */
-export function adaptiveScale(grad: Tensor, eta = 0.2): Tensor {
-  checkAnyTensor(grad, 'grad');
-  checkPositive(eta, 'eta');
-  const out = empty(grad.shape);
-  native.adaptiveScale(grad.storage, out.storage, eta);
-  return out;
 }

@@ -345,43 +345,6 @@ void backward(const Conv2dShape& s, const float* x, const float* w, const float*
   ws.release();
 }
 
-// ---- Adaptive learning-rate scale -------------------------------------------------
-
-__global__ void __launch_bounds__(kThreads)
-    sum_squares_partials(const float* g, int64_t n, int64_t chunk, double* part) {
-  __shared__ double sh[kThreads];
-  const int64_t begin = int64_t(blockIdx.x) * chunk;
-  const int64_t end = begin + chunk < n ? begin + chunk : n;
-  double a = 0.0;
-  for (int64_t i = begin + threadIdx.x; i < end; i += kThreads) {
-    const double v = g[i];
-    a += v * v;
-  }
-  a = block_sum(a, sh);
-  if (threadIdx.x == 0) part[blockIdx.x] = a;
-}
-
-__global__ void __launch_bounds__(kThreads)
-    scale_factor(const double* part, int parts, int64_t n, float eta, double* alpha,
-                 float* alpha_out) {
-  __shared__ double sh[kThreads];
-  double a = 0.0;
-  for (int i = threadIdx.x; i < parts; i += kThreads) a += part[i];
-  a = block_sum(a, sh);
-  if (threadIdx.x == 0) {
-    const double f = double(eta) * sqrt(double(n)) / fmax(sqrt(a), 1e-12);
-    *alpha = f;
-    if (alpha_out) *alpha_out = float(f);
-  }
-}
-
-__global__ void scale_kernel(const float* g, int64_t n, const double* alpha, float* out) {
-  const double f = *alpha;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = float(double(g[i]) * f);
-}
-
 }  // namespace
 
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
@@ -402,30 +365,6 @@ void adder2d_backward(const Conv2dShape& s, const float* x, const float* w, cons
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy,
                      float* gx, float* gw, float* gb, Stream stream) {
   backward<false>(s, x, w, gy, gx, gw, gb, stream);
-}
-
-void adaptive_scale(const float* g, int64_t n, float eta, float* out, Stream stream,
-                    float* alpha_out) {
-  need(n >= 0, "adaptive_scale: n must be >= 0");
-  const cudaStream_t st = raw(stream);
-  if (n == 0) {
-    if (alpha_out) fill_bytes(alpha_out, 0, sizeof(float), stream);  // eta * 0 / 1e-12
-    return;
-  }
-  // Fixed partition from n alone: <= 1024 blocks of >= 8192 elements.
-  int64_t chunk = std::max<int64_t>(8192, div_up(n, 1024));
-  chunk = div_up(chunk, kThreads) * kThreads;
-  const int parts = int(div_up(n, chunk));
-  Workspace ws(aligned(sizeof(double)) + sizeof(double) * parts, stream);
-  double* alpha = ws.as<double>();
-  double* part = ws.as<double>(aligned(sizeof(double)));
-  sum_squares_partials<<<parts, kThreads, 0, st>>>(g, n, chunk, part);
-  check_launch("adaptive_scale");
-  scale_factor<<<1, kThreads, 0, st>>>(part, parts, n, eta, alpha, alpha_out);
-  check_launch("adaptive_scale");
-  scale_kernel<<<grid_for(n), kThreads, 0, st>>>(g, n, alpha, out);
-  check_launch("adaptive_scale");
-  ws.release();
 }
 
 }  // namespace cuda

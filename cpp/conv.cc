@@ -42,8 +42,6 @@ void Conv2dShape::validate() const {
 
 namespace {
 
-inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Long reductions are summed in blocks: the float32 error of a sequential sum
 // grows with its length, and blocking keeps it close to PyTorch's pairwise
 // sums. Patch and filter sums of the max trick use the same blocks, so a
@@ -608,13 +606,6 @@ void adder2d_backward(const Conv2dShape& s, const float* x, const float* w, cons
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy,
                      float* gx, float* gw, float* gb) {
   backward(false, s, x, w, gy, gx, gw, gb);
-}
-
-void adaptive_scale(const float* g, int64_t n, float eta, float* out) {
-  double sq = 0.0;
-  for (int64_t i = 0; i < n; ++i) sq += double(g[i]) * g[i];
-  const double alpha = double(eta) * std::sqrt(double(n)) / std::max(std::sqrt(sq), 1e-12);
-  for (int64_t i = 0; i < n; ++i) out[i] = float(g[i] * alpha);
 }
 
 }  // namespace adn
