@@ -2,11 +2,10 @@
 // thread count. Run with `npm run bench:kernels [-- --quick --isa avx512
 // --threads 2 --layer c]`. Prints a markdown table and writes
 // bench/results/kernels.json. Reports targets; never fails on a missed one.
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, type Isa } from '../lib/index';
-import { gc, gcNote, gitCommit, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
+import { gc, gcNote, machineInfo, median, random, repoRoot, updateResultsSection, writeAtomic } from './suite/common';
 
 interface Layer { n: number; c: number; h: number; w: number; t: number; k: number; p: number }
 
@@ -64,16 +63,7 @@ interface Result {
   gops: number; medianMs: number; minMs: number; maxMs: number; runs: number; timesMs: number[];
 }
 
-const machine = {
-  cpu: os.cpus()[0]?.model ?? 'unknown',
-  cores: os.availableParallelism(),
-  node: process.version,
-  backend: backendInfo(),
-  supportedIsas: supportedIsas(),
-  commit: gitCommit(),
-  loadAverage: os.loadavg()[0],
-  date: new Date().toISOString(),
-};
+const machine = machineInfo(backendInfo(), supportedIsas());
 console.log(`# addernet kernel benchmark\n`);
 console.log(`- machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
 console.log(`- backend: ${JSON.stringify(machine.backend)}, ISAs here: ${machine.supportedIsas.join(', ')}`);

@@ -86,7 +86,8 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t hw, const float* x, const
 
 // ---- activation: element-wise ReLU and the residual add -----------------------
 void relu_forward(const float* x, float* y, int64_t n);
-// grad_in = grad_out where the forward input (or, equivalently, its output) is > 0.
+// grad_in = grad_out where the forward input (or, equivalently, its output) is > 0;
+// grad_in may alias grad_out.
 void relu_backward(const float* y_or_x, const float* grad_out, float* grad_in, int64_t n);
 // out = a + b; out may alias a or b.
 void add(const float* a, const float* b, float* out, int64_t n);

@@ -5,12 +5,12 @@
 // queued is safe, and fit() leaves the event loop free during a step.
 import { describe, expect, it } from 'vitest';
 import { fit, memoryInfo, models, ops, tensor, zeros, type Dataset } from '../lib/index';
-import { collectGarbage, makeRng } from './nn-helpers';
+import { collectGarbage, makeRng, sizeOf } from './nn-helpers';
 
 const collect = collectGarbage;
 
 const rng = makeRng(91);
-const t = (shape: number[], scale = 1) => tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1), scale), shape);
+const t = (shape: number[], scale = 1) => tensor(rng.normalArray(sizeOf(shape), scale), shape);
 
 describe('the CPU queue', () => {
   it('a long chain of queued ops reads back what running them one by one gives', () => {

@@ -8,7 +8,7 @@ import {
 } from '../lib/index';
 import { native } from '../lib/native';
 import * as F from '../lib/ops/index';
-import { mulberry32, randomArray } from './reference';
+import { mulberry32, randomArray, sizeOf } from './reference';
 
 const initial = backendInfo();
 afterAll(() => {
@@ -40,7 +40,7 @@ const wording = (argument: string, received?: string) =>
   new RegExp(`^Expected .+ for ${escape(argument)} but received ${received === undefined ? '.+' : escape(received)}`);
 
 const t = (shape: number[], values?: number[]): Tensor =>
-  tensor(values ? new Float32Array(values) : randomArray(mulberry32(shape.length), shape.reduce((a, b) => a * b, 1)), shape);
+  tensor(values ? new Float32Array(values) : randomArray(mulberry32(shape.length), sizeOf(shape)), shape);
 
 const x = t([1, 2, 5, 5]);
 const w = t([3, 2, 3, 3]);

@@ -4,10 +4,12 @@
 // (Xp - F) * G and HardTanh input gradient HT(F - X) * G, checked on small
 // cases whose expected numbers are worked out by hand below. Every number in
 // those cases is a small dyadic fraction, so float32 computes them exactly
-// and the comparisons are exact, on every ISA.
+// and the comparisons are exact, on every ISA. Every suite runs on each test
+// device (./devices.ts); the ISA sweep is the CPU's.
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendInfo, ops, setIsa, supportedIsas, tensor, type Tensor } from '../lib/index';
-import { conv2dBackwardRef, conv2dRef, mulberry32, randomArray, type Pair } from './reference';
+import { backendInfo, ops, setIsa, supportedIsas, tensor, type Isa, type Tensor } from '../lib/index';
+import { describeEachDevice, onDevice } from './devices';
+import { conv2dBackwardRef, conv2dRef, mulberry32, randomArray, sizeOf, type Pair } from './reference';
 
 const initial = backendInfo();
 afterAll(() => setIsa(initial.isa));
@@ -56,17 +58,20 @@ function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, abs:
   }
 }
 
-describe('conv2d gradients (finite differences)', () => {
+describeEachDevice('conv2d gradients (finite differences)', (device) => {
+  const { tensor } = onDevice(device);
+
   it.each(convCases.map((c, i) => ({ ...c, i, name: `x${c.x.join('x')} w${c.w.join('x')} s${c.stride} p${c.padding}` })))(
     'match central differences of the float64 reference forward: $name',
     (c) => {
       const rng = mulberry32(77 + c.i);
-      const x = tensor(randomArray(rng, c.x.reduce((a, b) => a * b, 1)), c.x);
-      const w = tensor(randomArray(rng, c.w.reduce((a, b) => a * b, 1)), c.w);
+      const x = tensor(randomArray(rng, sizeOf(c.x)), c.x);
+      const w = tensor(randomArray(rng, sizeOf(c.w)), c.w);
       const b = tensor(randomArray(rng, c.w[0]), [c.w[0]]);
       const yShape = ops.conv2d(x, w, { stride: c.stride, padding: c.padding }).shape;
-      const gy = tensor(randomArray(rng, yShape.reduce((a, d) => a * d, 1)), yShape);
+      const gy = tensor(randomArray(rng, sizeOf(yShape)), yShape);
       const g = ops.conv2dBackward(x, w, gy, { stride: c.stride, padding: c.padding, bias: true });
+      expect([g.gradInput!.device, g.gradWeight.device, g.gradBias!.device]).toEqual([device, device, device]);
 
       // The loss is linear in each argument, so h = 0.5 leaves only float64 rounding.
       const h = 0.5;
@@ -121,7 +126,9 @@ describe('conv2d gradients (finite differences)', () => {
   });
 });
 
-describe('linear gradients (finite differences)', () => {
+describeEachDevice('linear gradients (finite differences)', (device) => {
+  const { tensor } = onDevice(device);
+
   it('linearBackward matches central differences of the float64 reference forward', () => {
     const rng = mulberry32(11);
     const [n, c, tt] = [3, 5, 4];
@@ -138,7 +145,9 @@ describe('linear gradients (finite differences)', () => {
     expectNear(g.gradWeight.dataSync(), centralDiff(w.dataSync(), 0.5, (p) => refLoss(x.dataSync(), p, b.dataSync(), gy.dataSync(), lc)), 1e-6, 'gradWeight');
     expectNear(g.gradBias!.dataSync(), centralDiff(b.dataSync(), 0.5, (p) => refLoss(x.dataSync(), w.dataSync(), p, gy.dataSync(), lc)), 1e-6, 'gradBias');
     // and the forward is X W^T + b
-    const y = ops.linear(x, w, b).dataSync();
+    const yt = ops.linear(x, w, b);
+    expect(yt.device).toBe(device);
+    const y = yt.dataSync();
     for (let i = 0; i < n; i++)
       for (let j = 0; j < tt; j++) {
         let s = b.dataSync()[j];
@@ -247,49 +256,64 @@ const handCases: HandCase[] = [
   },
 ];
 
-describe.each(supportedIsas())('adder2d gradients on the %s path are the SPEC formulas', (isa) => {
-  it.each(handCases)('$name', (c) => {
-    setIsa(isa);
-    const y = ops.adder2d(c.x, c.w, { stride: c.stride, padding: c.padding });
-    expect(arr(y)).toEqual(c.y);
-    const g = ops.adder2dBackward(c.x, c.w, c.gy, { stride: c.stride, padding: c.padding, bias: true });
-    expect(arr(g.gradWeight)).toEqual(c.gradWeight);
-    expect(arr(g.gradInput)).toEqual(c.gradInput);
-    expect(arr(g.gradBias)).toEqual(c.gradBias);
-    expect(g.gradWeight.shape).toEqual(c.w.shape);
-    expect(g.gradInput!.shape).toEqual(c.x.shape);
-    // The filter gradient is not the sign derivative (the case is built so
-    // that they differ); the input gradient differs wherever |F - X| < 1.
-    expect(arr(g.gradWeight)).not.toEqual(c.signWeight);
-    if (c.name.startsWith('one patch') || c.name.startsWith('padded')) {
-      expect(arr(g.gradInput)).not.toEqual(c.signInput);
-    }
-  });
+describeEachDevice('adder2d gradients are the SPEC formulas', (device) => {
+  const { to } = onDevice(device);
+  const t = (values: number[], shape: number[]): Tensor => to(tensor(new Float32Array(values), shape));
+  // The CPU runs them on every kernel path it supports (setIsa); another device has its own one.
+  const paths = (device === 'cpu' ? supportedIsas() : [undefined]).map((isa?: Isa) => ({ isa, path: isa ?? device }));
 
-  it('adderLinear: the same formulas on [N, C]', () => {
-    setIsa(isa);
-    // X = [[1, -1], [0.5, 2]], F = [[0, 0.25]], G = [[1], [3]]
-    //   Y  = [-(1 + 1.25), -(0.5 + 1.75)] = [-2.25, -2.25]
-    //   dF = [(1 - 0)*1 + (0.5 - 0)*3, (-1 - 0.25)*1 + (2 - 0.25)*3] = [2.5, 4]
-    //   dX = [[HT(-1)*1, HT(1.25)*1], [HT(-0.5)*3, HT(-1.75)*3]] = [[-1, 1], [-1.5, -3]]
-    const x = t([1, -1, 0.5, 2], [2, 2]);
-    const w = t([0, 0.25], [1, 2]);
-    const gy = t([1, 3], [2, 1]);
-    expect(arr(ops.adderLinear(x, w))).toEqual([-2.25, -2.25]);
-    expect(arr(ops.adderLinear(x, w, t([0.75], [1])))).toEqual([-1.5, -1.5]);
-    const g = ops.adderLinearBackward(x, w, gy, { bias: true });
-    expect(arr(g.gradWeight)).toEqual([2.5, 4]);
-    expect(arr(g.gradInput)).toEqual([-1, 1, -1.5, -3]);
-    expect(arr(g.gradBias)).toEqual([4]);
-    expect(g.gradInput!.shape).toEqual([2, 2]);
-    expect(g.gradWeight.shape).toEqual([1, 2]);
+  describe.each(paths)('on the $path path', ({ isa }) => {
+    const use = (): void => {
+      if (isa) setIsa(isa);
+    };
+
+    it.each(handCases)('$name', (hc) => {
+      use();
+      const c = { ...hc, x: to(hc.x), w: to(hc.w), gy: to(hc.gy) };
+      const y = ops.adder2d(c.x, c.w, { stride: c.stride, padding: c.padding });
+      expect(y.device).toBe(device);
+      expect(arr(y)).toEqual(c.y);
+      const g = ops.adder2dBackward(c.x, c.w, c.gy, { stride: c.stride, padding: c.padding, bias: true });
+      expect([g.gradWeight.device, g.gradInput!.device]).toEqual([device, device]);
+      expect(arr(g.gradWeight)).toEqual(c.gradWeight);
+      expect(arr(g.gradInput)).toEqual(c.gradInput);
+      expect(arr(g.gradBias)).toEqual(c.gradBias);
+      expect(g.gradWeight.shape).toEqual(c.w.shape);
+      expect(g.gradInput!.shape).toEqual(c.x.shape);
+      // The filter gradient is not the sign derivative (the case is built so
+      // that they differ); the input gradient differs wherever |F - X| < 1.
+      expect(arr(g.gradWeight)).not.toEqual(c.signWeight);
+      if (c.name.startsWith('one patch') || c.name.startsWith('padded')) {
+        expect(arr(g.gradInput)).not.toEqual(c.signInput);
+      }
+    });
+
+    it('adderLinear: the same formulas on [N, C]', () => {
+      use();
+      // X = [[1, -1], [0.5, 2]], F = [[0, 0.25]], G = [[1], [3]]
+      //   Y  = [-(1 + 1.25), -(0.5 + 1.75)] = [-2.25, -2.25]
+      //   dF = [(1 - 0)*1 + (0.5 - 0)*3, (-1 - 0.25)*1 + (2 - 0.25)*3] = [2.5, 4]
+      //   dX = [[HT(-1)*1, HT(1.25)*1], [HT(-0.5)*3, HT(-1.75)*3]] = [[-1, 1], [-1.5, -3]]
+      const x = t([1, -1, 0.5, 2], [2, 2]);
+      const w = t([0, 0.25], [1, 2]);
+      const gy = t([1, 3], [2, 1]);
+      expect(arr(ops.adderLinear(x, w))).toEqual([-2.25, -2.25]);
+      expect(arr(ops.adderLinear(x, w, t([0.75], [1])))).toEqual([-1.5, -1.5]);
+      const g = ops.adderLinearBackward(x, w, gy, { bias: true });
+      expect(arr(g.gradWeight)).toEqual([2.5, 4]);
+      expect(arr(g.gradInput)).toEqual([-1, 1, -1.5, -3]);
+      expect(arr(g.gradBias)).toEqual([4]);
+      expect(g.gradInput!.shape).toEqual([2, 2]);
+      expect(g.gradWeight.shape).toEqual([1, 2]);
+    });
   });
 });
 
 // ---------------------------------------------------------------------------
 // adaptive learning-rate scaling
 
-describe('adaptiveScale', () => {
+describeEachDevice('adaptiveScale', (device) => {
+  const { tensor } = onDevice(device);
   const rms = (v: Float32Array): number => Math.sqrt(v.reduce((s, e) => s + e * e, 0) / v.length);
 
   it.each([
@@ -302,6 +326,7 @@ describe('adaptiveScale', () => {
     const copy = g.dataSync().slice();
     const out = eta === undefined ? ops.adaptiveScale(g) : ops.adaptiveScale(g, eta);
     expect(out.shape).toEqual(g.shape);
+    expect(out.device).toBe(device);
     expect(g.dataSync()).toEqual(copy);
     expect(rms(out.dataSync())).toBeCloseTo(expected, 6);
     // Same direction: out = alpha * grad with alpha = eta sqrt(k) / ||grad||.

@@ -6,18 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from './reference';
 
 const child = path.join(__dirname, 'hostile-geometry.child.js');
-
-// Deterministic generator (mulberry32), so a failure reproduces.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Value = number | string | null | Value[];
 // Values that once wrapped an int64 product, sit at a limit, or are not integers at all.
@@ -36,7 +27,8 @@ interface Case {
 }
 
 function generate(count: number, seed: number): Case[] {
-  const r = rng(seed);
+  // Deterministic (mulberry32), so a failure reproduces.
+  const r = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const small = () => pick([1, 2, 3, 5]);
   const hostileOrSmall = () => (r() < 0.5 ? pick(HOSTILE) : small());

@@ -3,11 +3,14 @@
 // against the independent float64 reference in ./reference.ts and against the
 // scalar path, on shapes chosen around the vector widths (8/16/32 floats) and
 // register tiles (scalar 4x8; avx2 6x16 / 4x16 / 2x16; avx512 8x32 / 8x32 / 4x32).
+// Also the same shapes once per test device (./devices.ts), against the
+// reference only, on the device's own kernels (the CPU's default path).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, ops, setIsa, setNumThreads, supportedIsas, tensor, type Isa, type Tensor } from '../lib/index';
+import { describeEachDevice, onDevice, type TestDevice } from './devices';
 import {
   adder2dBackwardRef, adder2dRef, as4d, assertClose, conv2dBackwardRef, conv2dRef, mulberry32,
-  randomArray, tolerance, type Pair, type RefGradients, type RefResult,
+  randomArray, sizeOf, tolerance, type Pair, type RefGradients, type RefResult,
 } from './reference';
 
 interface Case {
@@ -102,8 +105,8 @@ interface Fixture {
 
 function fixture(seed: number, xs: readonly number[], ws: readonly number[], stride: Pair, padding: Pair, bias: boolean, range: [number, number] = [-1, 1]): Fixture {
   const rng = mulberry32(seed);
-  const x = tensor(randomArray(rng, xs.reduce((a, b) => a * b, 1), ...range), xs);
-  const w = tensor(randomArray(rng, ws.reduce((a, b) => a * b, 1), ...range), ws);
+  const x = tensor(randomArray(rng, sizeOf(xs), ...range), xs);
+  const w = tensor(randomArray(rng, sizeOf(ws), ...range), ws);
   const b = bias ? tensor(randomArray(rng, ws[0]), [ws[0]]) : undefined;
   const opts = { stride, padding, bias: b?.dataSync() };
   const adder = adder2dRef(x.dataSync(), xs, w.dataSync(), ws, opts);
@@ -126,20 +129,28 @@ interface Outputs {
   convGrad: { gx: Float32Array; gw: Float32Array; gb?: Float32Array };
 }
 
-function runConv(f: Fixture, c: Case): Outputs {
+/** With `device`, also checks that every output is on it. */
+function expectOn(device: TestDevice | undefined, ...ts: (Tensor | undefined)[]): void {
+  if (device) for (const t of ts) if (t) expect(t.device).toBe(device);
+}
+
+function runConv(f: Fixture, c: Case, device?: TestDevice): Outputs {
   const fwd = { stride: c.stride, padding: c.padding, bias: f.b };
   const bwd = { stride: c.stride, padding: c.padding, bias: c.bias };
   const ag = ops.adder2dBackward(f.x, f.w, f.gy, bwd);
   const cg = ops.conv2dBackward(f.x, f.w, f.gy, bwd);
+  const ya = ops.adder2d(f.x, f.w, fwd);
+  const yc = ops.conv2d(f.x, f.w, fwd);
+  expectOn(device, ya, yc, ag.gradInput, ag.gradWeight, ag.gradBias, cg.gradInput, cg.gradWeight, cg.gradBias);
   return {
-    adder: ops.adder2d(f.x, f.w, fwd).dataSync(),
-    conv: ops.conv2d(f.x, f.w, fwd).dataSync(),
+    adder: ya.dataSync(),
+    conv: yc.dataSync(),
     adderGrad: { gx: ag.gradInput!.dataSync(), gw: ag.gradWeight.dataSync(), gb: ag.gradBias?.dataSync() },
     convGrad: { gx: cg.gradInput!.dataSync(), gw: cg.gradWeight.dataSync(), gb: cg.gradBias?.dataSync() },
   };
 }
 
-function runLinear(f: Fixture, c: LinearCase): Outputs {
+function runLinear(f: Fixture, c: LinearCase, device?: TestDevice): Outputs {
   const x = f.x.reshape([c.n, c.c]);
   const w = f.w.reshape([c.t, c.c]);
   const gy = f.gy.reshape([c.n, c.t]);
@@ -150,6 +161,7 @@ function runLinear(f: Fixture, c: LinearCase): Outputs {
   expect(ya.shape).toEqual([c.n, c.t]);
   expect(ag.gradInput!.shape).toEqual([c.n, c.c]);
   expect(ag.gradWeight.shape).toEqual([c.t, c.c]);
+  expectOn(device, ya, yc, ag.gradInput, ag.gradWeight, ag.gradBias, cg.gradInput, cg.gradWeight, cg.gradBias);
   return {
     adder: ya.dataSync(),
     conv: yc.dataSync(),
@@ -216,6 +228,49 @@ afterAll(() => {
   console.info(`kernels: worst error / tolerance = ${worst.ratio.toFixed(4)}`);
 });
 
+// Every shape on each test device, against the reference: the device's own
+// kernels, whatever they are (the scalar cross-check and the ISA / thread
+// sweep below are the CPU's). The fixtures are made on the CPU and moved.
+describeEachDevice('adder2d / conv2d / linear kernels against the float64 reference', (device) => {
+  const { to } = onDevice(device);
+  const place = (f: Fixture): Fixture => ({ ...f, x: to(f.x), w: to(f.w), b: f.b && to(f.b), gy: to(f.gy) });
+  // On the CPU, the path and thread count it started with (the sweep below forces others).
+  const use = (): void => {
+    if (device === 'cpu') {
+      setIsa(initial.isa);
+      setNumThreads(initial.threads);
+    }
+  };
+
+  it(`adder2d / conv2d forward and backward match the float64 reference (${cases.length} shapes)`, () => {
+    use();
+    cases.forEach((c, i) => {
+      const f = place(convFixtures[i]);
+      expect(f.x.device).toBe(device);
+      checkAgainstReference(`[${device}] ${c.name}`, f, runConv(f, c, device), c.bias);
+    });
+  });
+
+  it(`adderLinear / linear forward and backward match the reference (${linearCases.length} shapes)`, () => {
+    use();
+    linearCases.forEach((c, i) => {
+      const f = place(linearFixtures[i]);
+      const label = `[${device}] linear N${c.n} C${c.c} T${c.t}${c.bias ? ' +bias' : ''}`;
+      checkAgainstReference(label, f, runLinear(f, c, device), c.bias);
+    });
+  });
+
+  it('gives the same bits when called twice, and inputGrad: false skips only the input gradient', () => {
+    use();
+    sameBitsTwice(place, device);
+  });
+
+  it('leaves the inputs untouched', () => {
+    use();
+    inputsUntouched(place, device);
+  });
+});
+
 it('runs on a CPU that offers the scalar path and reports the ISA it uses', () => {
   expect(isas).toContain('scalar');
   for (const isa of isas) {
@@ -255,31 +310,41 @@ describe.each(isas.flatMap((isa) => [1, 2, 3].map((threads) => ({ isa, threads }
 
     it('gives the same bits when called twice, and inputGrad: false skips only the input gradient', () => {
       use();
-      const i = cases.findIndex((c) => c.x[1] === 256);
-      const c = cases[i];
-      const f = convFixtures[i];
-      const a = runConv(f, c);
-      const b = runConv(f, c);
-      expect(b.adder).toEqual(a.adder);
-      expect(b.conv).toEqual(a.conv);
-      expect(b.adderGrad.gw).toEqual(a.adderGrad.gw);
-      expect(b.adderGrad.gx).toEqual(a.adderGrad.gx);
-      for (const backward of [ops.adder2dBackward, ops.conv2dBackward]) {
-        const g = backward(f.x, f.w, f.gy, { stride: c.stride, padding: c.padding, inputGrad: false });
-        expect(g.gradInput).toBeUndefined();
-        expect(g.gradBias).toBeUndefined();
-        const full = backward === ops.adder2dBackward ? a.adderGrad.gw : a.convGrad.gw;
-        expect(g.gradWeight.dataSync()).toEqual(full);
-      }
+      sameBitsTwice((f) => f);
     });
 
     it('leaves the inputs untouched', () => {
       use();
-      const i = cases.findIndex((c) => c.name.startsWith('N2 C3 5x5'));
-      const f = convFixtures[i];
-      const copies = [f.x, f.w, f.gy].map((t) => t.dataSync().slice());
-      runConv(f, cases[i]);
-      [f.x, f.w, f.gy].forEach((t, k) => expect(t.dataSync()).toEqual(copies[k]));
+      inputsUntouched((f) => f);
     });
   },
 );
+
+/** The large-K case run twice gives the same bits; inputGrad: false leaves out only the input gradient. */
+function sameBitsTwice(place: (f: Fixture) => Fixture, device?: TestDevice): void {
+  const i = cases.findIndex((c) => c.x[1] === 256);
+  const c = cases[i];
+  const f = place(convFixtures[i]);
+  const a = runConv(f, c, device);
+  const b = runConv(f, c, device);
+  expect(b.adder).toEqual(a.adder);
+  expect(b.conv).toEqual(a.conv);
+  expect(b.adderGrad.gw).toEqual(a.adderGrad.gw);
+  expect(b.adderGrad.gx).toEqual(a.adderGrad.gx);
+  for (const backward of [ops.adder2dBackward, ops.conv2dBackward]) {
+    const g = backward(f.x, f.w, f.gy, { stride: c.stride, padding: c.padding, inputGrad: false });
+    expect(g.gradInput).toBeUndefined();
+    expect(g.gradBias).toBeUndefined();
+    expectOn(device, g.gradWeight);
+    const full = backward === ops.adder2dBackward ? a.adderGrad.gw : a.convGrad.gw;
+    expect(g.gradWeight.dataSync()).toEqual(full);
+  }
+}
+
+function inputsUntouched(place: (f: Fixture) => Fixture, device?: TestDevice): void {
+  const i = cases.findIndex((c) => c.name.startsWith('N2 C3 5x5'));
+  const f = place(convFixtures[i]);
+  const copies = [f.x, f.w, f.gy].map((t) => t.dataSync().slice());
+  runConv(f, cases[i], device);
+  [f.x, f.w, f.gy].forEach((t, k) => expect(t.dataSync()).toEqual(copies[k]));
+}

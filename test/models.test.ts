@@ -1,9 +1,12 @@
 // models.*: LeNet-5-BN and the CIFAR ResNets — structure, reference state-dict
 // names, parameter counts, initialisation, seeds — and the authors' trained
-// ResNet-20 AdderNet checkpoint reproducing the reference logits.
+// ResNet-20 AdderNet checkpoint reproducing the reference logits. Every
+// suite runs on each test device (./devices.ts): models .to(device), inputs
+// on the device.
 import * as fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { models, nn, readSafetensors, tensor, zeros, type Model, type Tensor } from '../lib/index';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { models, nn, readSafetensors, type Model, type Tensor } from '../lib/index';
+import { describeEachDevice, onDevice, type TestDevice } from './devices';
 import { argmaxRows, caught, CKPT, ensureDist, makeRng, maxAbsDiff, REF_IO, sameBits, sizeOf } from './nn-helpers';
 
 const bnNames = (p: string): string[] => [`${p}.weight`, `${p}.bias`, `${p}.running_mean`, `${p}.running_var`];
@@ -72,6 +75,22 @@ function expectKaimingUniform(t: Tensor, fanIn: number, what: string): void {
   }
 }
 
+/** lib's tensor and zeros on `device`, and place(model): the model moved there with model.to, its parameters checked. */
+function on(device: TestDevice) {
+  const f = onDevice(device);
+  const place = <M extends Model>(m: M): M => {
+    expect(m.to(f.device)).toBe(m);
+    expect(m.device).toBe(device);
+    for (const [name, p] of m.namedParameters()) {
+      expect(p.value.device, name).toBe(device);
+      expect(p.grad.device, `${name} gradient`).toBe(device);
+    }
+    for (const [name, t] of Object.entries(m.stateDict())) expect(t.device, name).toBe(device);
+    return m;
+  };
+  return { ...f, place };
+}
+
 function expectStandardNormal(values: ArrayLike<number>, what: string): void {
   const st = stats(values);
   const n = values.length;
@@ -80,9 +99,11 @@ function expectStandardNormal(values: ArrayLike<number>, what: string): void {
   expect(Math.abs(st.within1 - 0.6827), `${what}: P(|w| < 1)`).toBeLessThan(5 * Math.sqrt(0.2166 / n));
 }
 
-describe('LeNet-5-BN', () => {
+describeEachDevice('LeNet-5-BN', (device) => {
+  const { zeros, place } = on(device);
+
   it('adder variant: every conv and fc is an adder layer followed by BN; reference-style names', () => {
-    const m = models.lenet5bn({ layer: 'adder' });
+    const m = place(models.lenet5bn({ layer: 'adder' }));
     expect(m.info).toMatchObject({ arch: 'lenet5bn', inputShape: [1, 28, 28], numClasses: 10 });
     expect([...shapesOf(m)]).toEqual([
       ['conv1.adder', [6, 1, 5, 5]], ['bn1.weight', [6]], ['bn1.bias', [6]],
@@ -102,7 +123,7 @@ describe('LeNet-5-BN', () => {
   });
 
   it('conv variant: the same CNN with multiplications (fc3 with bias, no BN after the classifier)', () => {
-    const m = models.lenet5bn({ layer: 'conv' });
+    const m = place(models.lenet5bn({ layer: 'conv' }));
     expect([...shapesOf(m).keys()].filter((n) => !n.includes('running'))).toEqual([
       'conv1.weight', 'bn1.weight', 'bn1.bias', 'conv2.weight', 'bn2.weight', 'bn2.bias',
       'fc1.weight', 'bn3.weight', 'bn3.bias', 'fc2.weight', 'bn4.weight', 'bn4.bias', 'fc3.weight', 'fc3.bias',
@@ -128,18 +149,18 @@ describe('LeNet-5-BN', () => {
       }
       return perLayer;
     };
-    const conv = count(models.lenet5bn({ layer: 'conv' }));
+    const conv = count(place(models.lenet5bn({ layer: 'conv' })));
     expect(conv).toEqual({ conv1: 117_600, conv2: 240_000, fc1: 48_000, fc2: 10_080, fc3: 840 });
     expect(Object.values(conv).reduce((a, b) => a + b)).toBe(416_520);
     // The AdderNet does the same number of |x - w| accumulations instead.
-    expect(count(models.lenet5bn({ layer: 'adder' }))).toEqual(conv);
+    expect(count(place(models.lenet5bn({ layer: 'adder' })))).toEqual(conv);
   });
 
   it('initialisation: adder filters N(0, 1); conv/linear Kaiming-uniform 1/sqrt(fan_in); BN 1/0 with running stats 0/1', () => {
-    const adder = models.lenet5bn({ layer: 'adder', seed: 3 }).stateDict();
+    const adder = place(models.lenet5bn({ layer: 'adder', seed: 3 })).stateDict();
     expectStandardNormal(adder['fc1.adder'].dataSync(), 'fc1.adder');
     expectStandardNormal(adder['conv2.adder'].dataSync(), 'conv2.adder');
-    const conv = models.lenet5bn({ layer: 'conv', seed: 3 }).stateDict();
+    const conv = place(models.lenet5bn({ layer: 'conv', seed: 3 })).stateDict();
     expectKaimingUniform(conv['conv1.weight'], 25, 'conv1.weight');
     expectKaimingUniform(conv['conv2.weight'], 150, 'conv2.weight');
     expectKaimingUniform(conv['fc1.weight'], 400, 'fc1.weight');
@@ -161,11 +182,13 @@ describe('LeNet-5-BN', () => {
   });
 });
 
-describe('CIFAR ResNets', () => {
+describeEachDevice('CIFAR ResNets', (device) => {
+  const { tensor, zeros, place } = on(device);
+
   for (const [arch, depth, make] of [['resnet20', 3, models.resnet20], ['resnet32', 5, models.resnet32]] as const) {
     for (const layer of ['adder', 'conv'] as const) {
       it(`${arch} (${layer}): state dict names and shapes exactly as the reference`, () => {
-        const m = make({ layer });
+        const m = place(make({ layer }));
         const ref = referenceResNet(depth, layer);
         expect(Object.fromEntries(shapesOf(m))).toEqual(Object.fromEntries(ref));
         expect(m.info).toMatchObject({ arch, inputShape: [3, 32, 32], numClasses: 10 });
@@ -181,8 +204,8 @@ describe('CIFAR ResNets', () => {
   }
 
   it('parameter counts: ResNet-20 272,484 (~0.27M), ResNet-32 466,916 (~0.47M)', () => {
-    const r20 = parameterCount(models.resnet20());
-    const r32 = parameterCount(models.resnet32());
+    const r20 = parameterCount(place(models.resnet20()));
+    const r32 = parameterCount(place(models.resnet32()));
     expect(r20).toBe(272_484);
     expect(r20 / 1e6).toBeCloseTo(0.27, 2);
     expect(r32).toBe(expectedParameterCount(referenceResNet(5, 'adder')));
@@ -190,7 +213,7 @@ describe('CIFAR ResNets', () => {
   });
 
   it('first conv and classifier are multiplicative; everything in the stages is an adder layer', () => {
-    const m = models.resnet20({ layer: 'adder' });
+    const m = place(models.resnet20({ layer: 'adder' }));
     const convs = [...m.net.namedModules()].filter(([, mod]) => mod instanceof nn.Conv2d).map(([n]) => n);
     expect(convs).toEqual(['conv1', 'fc']);
     const fc = [...m.net.namedModules()].find(([n]) => n === 'fc')![1] as InstanceType<typeof nn.Conv2d>;
@@ -199,7 +222,7 @@ describe('CIFAR ResNets', () => {
   });
 
   it('numClasses sets the classifier and its BN; the output is [N, numClasses]', () => {
-    const m = models.resnet20({ numClasses: 100 });
+    const m = place(models.resnet20({ numClasses: 100 }));
     const sd = m.stateDict();
     expect(sd['fc.weight'].shape).toEqual([100, 64, 1, 1]);
     expect(sd['bn2.weight'].shape).toEqual([100]);
@@ -209,7 +232,7 @@ describe('CIFAR ResNets', () => {
   });
 
   it('initialisation: adder filters N(0, 1), conv Kaiming-uniform bound 1/sqrt(fan_in), BN weight 1 bias 0', () => {
-    const adder = models.resnet20({ layer: 'adder' }).stateDict();
+    const adder = place(models.resnet20({ layer: 'adder' })).stateDict();
     const pooled: number[] = [];
     for (const [n, t] of Object.entries(adder)) {
       if (n.endsWith('.adder')) {
@@ -221,7 +244,7 @@ describe('CIFAR ResNets', () => {
     expectStandardNormal(pooled, 'all adder filters');
     expectKaimingUniform(adder['conv1.weight'], 27, 'conv1.weight');
     expectKaimingUniform(adder['fc.weight'], 64, 'fc.weight');
-    const conv = models.resnet20({ layer: 'conv' }).stateDict();
+    const conv = place(models.resnet20({ layer: 'conv' })).stateDict();
     expectKaimingUniform(conv['layer1.0.conv1.weight'], 144, 'layer1.0.conv1.weight');
     expectKaimingUniform(conv['layer3.2.conv2.weight'], 576, 'layer3.2.conv2.weight');
     expectKaimingUniform(conv['layer2.0.downsample.0.weight'], 16, 'layer2.0.downsample.0.weight');
@@ -234,24 +257,25 @@ describe('CIFAR ResNets', () => {
   });
 
   it('seeds are reproducible: the same seed gives identical weights, another seed different ones', () => {
-    const a = models.resnet20({ seed: 42 }).stateDict();
-    const b = models.resnet20({ seed: 42 }).stateDict();
-    const c = models.resnet20({ seed: 43 }).stateDict();
+    const a = place(models.resnet20({ seed: 42 })).stateDict();
+    const b = place(models.resnet20({ seed: 42 })).stateDict();
+    const c = place(models.resnet20({ seed: 43 })).stateDict();
     for (const n of Object.keys(a)) expect(sameBits(b[n].dataSync(), a[n].dataSync()), n).toBe(true);
     expect(sameBits(c['layer1.0.conv1.adder'].dataSync(), a['layer1.0.conv1.adder'].dataSync())).toBe(false);
     expect(sameBits(c['conv1.weight'].dataSync(), a['conv1.weight'].dataSync())).toBe(false);
-    expect(sameBits(models.resnet20().stateDict()['fc.weight'].dataSync(), models.resnet20({ seed: 0 }).stateDict()['fc.weight'].dataSync())).toBe(true);
-    const l1 = models.lenet5bn({ layer: 'conv', seed: 7 }).stateDict();
-    const l2 = models.lenet5bn({ layer: 'conv', seed: 7 }).stateDict();
+    expect(sameBits(place(models.resnet20()).stateDict()['fc.weight'].dataSync(), place(models.resnet20({ seed: 0 })).stateDict()['fc.weight'].dataSync())).toBe(true);
+    const l1 = place(models.lenet5bn({ layer: 'conv', seed: 7 })).stateDict();
+    const l2 = place(models.lenet5bn({ layer: 'conv', seed: 7 })).stateDict();
     for (const n of Object.keys(l1)) expect(sameBits(l2[n].dataSync(), l1[n].dataSync()), n).toBe(true);
   });
 
   it('forward and backward on a batch give finite, non-zero gradients for every parameter', () => {
     const rng = makeRng(5);
-    const m = models.resnet20({ layer: 'adder' });
+    const m = place(models.resnet20({ layer: 'adder' }));
     const x = tensor(rng.normalArray(2 * 3 * 32 * 32), [2, 3, 32, 32]);
     const y = m.forward(x);
     expect(y.shape).toEqual([2, 10]);
+    expect(y.device).toBe(device);
     m.backward(tensor(rng.normalArray(20), [2, 10]));
     for (const [n, p] of m.namedParameters()) {
       expect(p.grad.dataSync().every(Number.isFinite), n).toBe(true);
@@ -260,14 +284,16 @@ describe('CIFAR ResNets', () => {
   });
 
   it('rejects inputs of the wrong shape with ERR_ADDERNET_SHAPE', () => {
-    const m = models.resnet20();
+    const m = place(models.resnet20());
     const err = caught(() => m.forward(zeros([2, 1, 28, 28])));
     expect(err.code).toBe('ERR_ADDERNET_SHAPE');
     expect(err.message).toMatch(/\[N, 3, 32, 32\]/);
   });
 });
 
-describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
+describeEachDevice('the authors\' trained ResNet-20 AdderNet (shared fixture)', (device) => {
+  const { tensor, place } = on(device);
+
   let io: ReturnType<typeof readSafetensors>;
   let x: Tensor;
   let ref64: Float64Array;
@@ -286,7 +312,7 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
 
   it('has exactly the tensors of models.resnet20({ layer: "adder" }) under DataParallel\'s module. prefix', () => {
     const file = readSafetensors(CKPT);
-    const m = models.resnet20({ layer: 'adder' });
+    const m = place(models.resnet20({ layer: 'adder' }));
     const own = new Map([...shapesOf(m), ...Object.keys(m.batchCounters()).map((n) => [n, [1]] as [string, number[]])]);
     const names = [...file.keys()];
     expect(names.every((n) => n.startsWith('module.'))).toBe(true);
@@ -296,7 +322,7 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
   });
 
   it('reproduces the reference float64 logits within 1e-3 in eval mode (forward and predict), argmax agrees', async () => {
-    const m = models.resnet20({ layer: 'adder' });
+    const m = place(models.resnet20({ layer: 'adder' }));
     models20.push(m);
     m.loadStateDict(CKPT);
     expect(m.batchCounters()['layer3.2.bn2.num_batches_tracked']).toBe(
@@ -305,6 +331,7 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
     m.eval();
     const y = m.forward(x);
     expect(y.shape).toEqual([8, 10]);
+    expect(y.device).toBe(device);
     const err = maxAbsDiff(y.dataSync(), ref64);
     console.log(`fixture: max |logits - logits_float64| = ${err.toExponential(3)} (forward)`);
     expect(err).toBeLessThanOrEqual(1e-3);
@@ -320,7 +347,7 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
   });
 
   it('predict works on a model that is still in training mode (it always runs eval mode)', async () => {
-    const m = models.resnet20({ layer: 'adder' });
+    const m = place(models.resnet20({ layer: 'adder' }));
     models20.push(m);
     m.loadStateDict(CKPT);
     expect(m.training).toBe(true);
@@ -331,20 +358,20 @@ describe('the authors\' trained ResNet-20 AdderNet (shared fixture)', () => {
 
   it('loads equally from a path, a readSafetensors map and a plain record', () => {
     const file = readSafetensors(CKPT);
-    const fromMap = models.resnet20().loadStateDict(file).eval();
-    const fromRecord = models.resnet20().loadStateDict(Object.fromEntries(file)).eval();
-    const fromPath = models.resnet20().loadStateDict(CKPT).eval();
+    const fromMap = place(models.resnet20()).loadStateDict(file).eval();
+    const fromRecord = place(models.resnet20()).loadStateDict(Object.fromEntries(file)).eval();
+    const fromPath = place(models.resnet20()).loadStateDict(CKPT).eval();
     const y = fromPath.forward(x).dataSync();
     expect(sameBits(fromMap.forward(x).dataSync(), y)).toBe(true);
     expect(sameBits(fromRecord.forward(x).dataSync(), y)).toBe(true);
   });
 
   it('does not load into the conv variant or into ResNet-32 (clear errors naming the tensor and file)', () => {
-    const conv = caught(() => models.resnet20({ layer: 'conv' }).loadStateDict(CKPT));
+    const conv = caught(() => place(models.resnet20({ layer: 'conv' })).loadStateDict(CKPT));
     expect(conv.code).toBe('ERR_ADDERNET_FORMAT');
     expect(conv.message).toContain('module.layer1.0.conv1.adder');
     expect(conv.message).toContain(CKPT);
-    const r32 = caught(() => models.resnet32().loadStateDict(CKPT));
+    const r32 = caught(() => place(models.resnet32()).loadStateDict(CKPT));
     expect(r32.code).toBe('ERR_ADDERNET_FORMAT');
     expect(r32.message).toMatch(/layer1\.3|layer1\.4/);
   });

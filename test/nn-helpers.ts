@@ -1,27 +1,25 @@
 // Shared helpers of the training-API tests (nn-layers, models, training,
 // checkpoint, predict): a seeded RNG independent of the library, random
-// tensors, a compiled dist/ for the predict worker, and error matchers.
+// tensors, a compiled dist/ for the predict worker, and error matchers. The
+// references themselves are in ./reference.ts.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'vitest';
 import { tensor, type Tensor } from '../lib/index';
+import { mulberry32, sizeOf } from './reference';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
 export const CKPT = path.join(FIXTURES, 'resnet20-adder-cifar10.safetensors');
 export const REF_IO = path.join(FIXTURES, 'resnet20-adder-reference-io.safetensors');
 
-/** mulberry32: a tiny seeded generator, deliberately not the library's Rng. */
+/**
+ * A seeded generator (./reference.ts's mulberry32, deliberately not the
+ * library's Rng) with normal, integer and array draws.
+ */
 export function makeRng(seed: number) {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const normal = (): number => {
     const u = 1 - next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
@@ -37,7 +35,7 @@ export function makeRng(seed: number) {
 }
 export type TestRng = ReturnType<typeof makeRng>;
 
-export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+export { sizeOf };
 
 export function randTensor(rng: TestRng, shape: number[], lo = -1, hi = 1): Tensor {
   return tensor(rng.uniformArray(sizeOf(shape), lo, hi), shape);

@@ -7,12 +7,16 @@
 //
 // Adder layers do not use their true derivative: SPEC.md prescribes the
 // full-precision filter gradient and the HardTanh input gradient. Those are
-// computed here in float64 straight from the SPEC formulas, and the adder
-// BasicBlock is checked against a float64 re-implementation built from them.
+// computed in float64 straight from the SPEC formulas (./reference.ts), and
+// the adder BasicBlock is checked against a float64 re-implementation built
+// from them. Every suite runs on each test device (./devices.ts): layers are
+// placed with moduleOn, inputs with onDevice.
 import { describe, expect, it } from 'vitest';
 import { nn, tensor, type Tensor } from '../lib/index';
 import type { Module } from '../lib/nn/module';
-import { makeRng, maxAbs, maxAbsDiff, randTensor, sizeOf, type TestRng } from './nn-helpers';
+import { describeEachDevice, moduleOn, onDevice, type TestDevice } from './devices';
+import { makeRng, maxAbs, maxAbsDiff, randTensor as hostRandTensor, sizeOf, type TestRng } from './nn-helpers';
+import { adderBackward64, adderForward64, basicBlock64, dot, geom, type ParamRef } from './reference';
 
 // ---- Finite differences -------------------------------------------------------
 
@@ -31,12 +35,6 @@ interface FdReport {
   worst: number;
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
 /**
  * Compares backward() with central differences for every input element and
  * every parameter element. The actual float32 steps (x + eps rounded) are used
@@ -53,7 +51,8 @@ function fdCheck(mod: Module, x: Tensor, rng: TestRng, opts: FdOptions = {}): Fd
   mod.train();
   const y = mod.forward(x);
   const r = rng.normalArray(y.size);
-  const gx = mod.backward(tensor(r, y.shape));
+  const gx = mod.backward(tensor(r, y.shape).to(x.device));
+  expect(gx.device).toBe(x.device);
   const analytic = new Map<string, Float32Array>();
   // Each perturbed tensor with a host copy of its elements; set() writes one element through to it.
   const targets: [string, Float32Array, Tensor][] = [];
@@ -133,7 +132,7 @@ function directionalCheck(mod: Module, x: Tensor, rng: TestRng, h: number, direc
   mod.train();
   const y = mod.forward(x);
   const r = rng.normalArray(y.size);
-  const gx = mod.backward(tensor(r, y.shape)).dataSync().slice();
+  const gx = mod.backward(tensor(r, y.shape).to(x.device)).dataSync().slice();
   const base = x.dataSync().slice();
   let worst = 0;
   for (let k = 0; k < directions; k++) {
@@ -141,7 +140,7 @@ function directionalCheck(mod: Module, x: Tensor, rng: TestRng, h: number, direc
     const at = (s: number): number => {
       const moved = new Float32Array(base.length);
       for (let i = 0; i < base.length; i++) moved[i] = base[i] + s * d[i];
-      return dot(mod.forward(tensor(moved, x.shape)).dataSync(), r);
+      return dot(mod.forward(tensor(moved, x.shape).to(x.device)).dataSync(), r);
     };
     const fd = (at(h) - at(-h)) / (2 * h);
     const an = dot(gx, d);
@@ -151,7 +150,7 @@ function directionalCheck(mod: Module, x: Tensor, rng: TestRng, h: number, direc
   return worst;
 }
 
-/** Values spaced at least `gap` apart (in random order): no ties and no kinks crossed by small steps. */
+/** Values spaced at least `gap` apart (in random order): no ties and no kinks crossed by small steps. On the CPU. */
 function distinctTensor(rng: TestRng, shape: number[], gap = 0.05): Tensor {
   const n = sizeOf(shape);
   const vals = Float32Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * gap);
@@ -166,87 +165,106 @@ function randomizeBn(bn: Module, rng: TestRng): void {
   for (const [name, p] of bn.namedParameters()) {
     const d = p.value.dataSync();
     for (let i = 0; i < d.length; i++) d[i] = name.endsWith('weight') ? rng.uniform(0.5, 1.5) : rng.uniform(-0.5, 0.5);
+    p.value.storage.write(d);
   }
 }
 
-describe('ordinary layers: backward against central finite differences', () => {
+/** The device-placed factories of a suite body: lib's tensor, nn-helpers' randTensor and distinctTensor, and layers. */
+function on(device: TestDevice) {
+  const { tensor, to } = onDevice(device);
+  return {
+    tensor,
+    randTensor: (...args: Parameters<typeof hostRandTensor>): Tensor => to(hostRandTensor(...args)),
+    distinctTensor: (...args: Parameters<typeof distinctTensor>): Tensor => to(distinctTensor(...args)),
+    /** The layer, moved to the device, its parameters checked to be there. */
+    place: <M extends Module>(m: M): M => {
+      moduleOn(m, device);
+      for (const [name, p] of m.namedParameters()) expect(p.value.device, name).toBe(device);
+      return m;
+    },
+  };
+}
+
+describeEachDevice('ordinary layers: backward against central finite differences', (device) => {
+  const { randTensor, distinctTensor, place } = on(device);
+
   it('Conv2d (bias, stride 2, padding 1)', () => {
     const rng = makeRng(1);
-    const conv = new nn.Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, stride: 2, padding: 1 });
+    const conv = place(new nn.Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, stride: 2, padding: 1 }));
     const rep = fdCheck(conv, randTensor(rng, [2, 3, 7, 7]), rng);
     expect(rep.checked).toBe(2 * 3 * 7 * 7 + 4 * 3 * 3 * 3 + 4);
   });
 
   it('Conv2d (rectangular kernel, per-axis stride and padding, no bias)', () => {
     const rng = makeRng(2);
-    const conv = new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: [3, 2], stride: [1, 2], padding: [1, 0], bias: false });
+    const conv = place(new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: [3, 2], stride: [1, 2], padding: [1, 0], bias: false }));
     expect([...conv.namedParameters()].map(([n]) => n)).toEqual(['weight']);
     fdCheck(conv, randTensor(rng, [2, 2, 5, 6]), rng);
   });
 
   it('Conv2d as a first layer (needsInputGrad false) still gets its weight gradient', () => {
     const rng = makeRng(3);
-    const conv = new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 });
+    const conv = place(new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 }));
     conv.needsInputGrad = false;
     fdCheck(conv, randTensor(rng, [2, 2, 4, 4]), rng, { noInput: true });
   });
 
   it('Linear (with and without bias)', () => {
     const rng = makeRng(4);
-    fdCheck(new nn.Linear({ inFeatures: 7, outFeatures: 5 }), randTensor(rng, [4, 7]), rng);
-    const noBias = new nn.Linear({ inFeatures: 6, outFeatures: 3, bias: false });
+    fdCheck(place(new nn.Linear({ inFeatures: 7, outFeatures: 5 })), randTensor(rng, [4, 7]), rng);
+    const noBias = place(new nn.Linear({ inFeatures: 6, outFeatures: 3, bias: false }));
     expect([...noBias.namedParameters()].map(([n]) => n)).toEqual(['weight']);
     fdCheck(noBias, randTensor(rng, [3, 6]), rng);
   });
 
   it('BatchNorm2d in training mode (batch statistics; weight and bias gradients)', () => {
     const rng = makeRng(5);
-    const bn = new nn.BatchNorm2d({ numFeatures: 4 });
+    const bn = place(new nn.BatchNorm2d({ numFeatures: 4 }));
     randomizeBn(bn, rng);
     fdCheck(bn, randTensor(rng, [3, 4, 3, 3], -2, 2), rng, { eps: 1e-2 });
   });
 
   it('BatchNorm1d in training mode', () => {
     const rng = makeRng(6);
-    const bn = new nn.BatchNorm1d({ numFeatures: 5 });
+    const bn = place(new nn.BatchNorm1d({ numFeatures: 5 }));
     randomizeBn(bn, rng);
     fdCheck(bn, randTensor(rng, [6, 5], -2, 2), rng);
   });
 
   it('ReLU (inputs away from the kink)', () => {
     const rng = makeRng(7);
-    fdCheck(new nn.ReLU(), distinctTensor(rng, [2, 3, 4, 4], 0.05), rng, { eps: 1e-3 });
+    fdCheck(place(new nn.ReLU()), distinctTensor(rng, [2, 3, 4, 4], 0.05), rng, { eps: 1e-3 });
   });
 
   it('MaxPool2d (2x2; and 3x3 stride 2 padding 1)', () => {
     const rng = makeRng(8);
-    fdCheck(new nn.MaxPool2d({ kernelSize: 2 }), distinctTensor(rng, [2, 3, 6, 6]), rng, { eps: 1e-3 });
-    fdCheck(new nn.MaxPool2d({ kernelSize: 3, stride: 2, padding: 1 }), distinctTensor(rng, [2, 2, 7, 7]), rng, { eps: 1e-3 });
+    fdCheck(place(new nn.MaxPool2d({ kernelSize: 2 })), distinctTensor(rng, [2, 3, 6, 6]), rng, { eps: 1e-3 });
+    fdCheck(place(new nn.MaxPool2d({ kernelSize: 3, stride: 2, padding: 1 })), distinctTensor(rng, [2, 2, 7, 7]), rng, { eps: 1e-3 });
   });
 
   it('AvgPool2d (2x2; and 3x3 stride 2 padding 1, padding counted)', () => {
     const rng = makeRng(9);
-    fdCheck(new nn.AvgPool2d({ kernelSize: 2 }), randTensor(rng, [2, 3, 6, 6]), rng);
-    fdCheck(new nn.AvgPool2d({ kernelSize: 3, stride: 2, padding: 1 }), randTensor(rng, [2, 2, 7, 7]), rng);
+    fdCheck(place(new nn.AvgPool2d({ kernelSize: 2 })), randTensor(rng, [2, 3, 6, 6]), rng);
+    fdCheck(place(new nn.AvgPool2d({ kernelSize: 3, stride: 2, padding: 1 })), randTensor(rng, [2, 2, 7, 7]), rng);
   });
 
   it('GlobalAvgPool2d', () => {
     const rng = makeRng(10);
-    const gap = new nn.GlobalAvgPool2d();
+    const gap = place(new nn.GlobalAvgPool2d());
     expect(gap.forward(randTensor(rng, [2, 3, 4, 5])).shape).toEqual([2, 3]);
     fdCheck(gap, randTensor(rng, [2, 3, 4, 5]), rng);
   });
 
   it('Flatten', () => {
     const rng = makeRng(11);
-    const f = new nn.Flatten();
+    const f = place(new nn.Flatten());
     expect(f.forward(randTensor(rng, [2, 3, 2, 2])).shape).toEqual([2, 12]);
     fdCheck(f, randTensor(rng, [2, 3, 2, 2]), rng);
   });
 
   it('Sequential: Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d -> Flatten -> Linear -> BatchNorm1d', () => {
     const rng = makeRng(12);
-    const seq = new nn.Sequential([
+    const seq = place(new nn.Sequential([
       new nn.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 }),
       new nn.BatchNorm2d({ numFeatures: 3 }),
       new nn.ReLU(),
@@ -254,7 +272,7 @@ describe('ordinary layers: backward against central finite differences', () => {
       new nn.Flatten(),
       new nn.Linear({ inFeatures: 27, outFeatures: 5 }),
       new nn.BatchNorm1d({ numFeatures: 5 }),
-    ]);
+    ]));
     expect([...seq.namedParameters()].map(([n]) => n)).toEqual([
       '0.weight', '0.bias', '1.weight', '1.bias', '5.weight', '5.bias', '6.weight', '6.bias',
     ]);
@@ -266,7 +284,7 @@ describe('ordinary layers: backward against central finite differences', () => {
 
   it('BasicBlock, conv variant, identity shortcut', () => {
     const rng = makeRng(13);
-    const block = new nn.BasicBlock({ inPlanes: 4, planes: 4, stride: 1, layer: 'conv' });
+    const block = place(new nn.BasicBlock({ inPlanes: 4, planes: 4, stride: 1, layer: 'conv' }));
     expect([...block.namedParameters()].map(([n]) => n)).toEqual([
       'conv1.weight', 'bn1.weight', 'bn1.bias', 'conv2.weight', 'bn2.weight', 'bn2.bias',
     ]);
@@ -276,9 +294,30 @@ describe('ordinary layers: backward against central finite differences', () => {
     expect(Math.min(...[1e-3, 3e-4, 1e-4].map((h) => directionalCheck(block, x, rng, h)))).toBeLessThan(1e-2);
   });
 
+  it('backward leaves the caller\'s gradOut alone unless told it is consumable', () => {
+    // Sequential -> BasicBlock -> ReLU write gradients in place only into
+    // tensors the caller gives up; the results must not depend on it.
+    for (const stride of [1, 2]) {
+      const rng = makeRng(15 + stride);
+      const seq = place(new nn.Sequential([
+        new nn.BasicBlock({ inPlanes: 3, planes: 3, stride: 1, layer: 'conv' }),
+        new nn.BasicBlock({ inPlanes: 3, planes: 4, stride, layer: 'conv' }),
+      ]));
+      const x = randTensor(rng, [2, 3, 6, 6]);
+      const y = seq.forward(x);
+      const g = randTensor(rng, [...y.shape]);
+      const before = g.dataSync().slice();
+      const kept = seq.backward(g).dataSync().slice();
+      expect(g.dataSync()).toEqual(before);
+      seq.forward(x);
+      const consumed = seq.backward(g, true).dataSync();
+      expect(consumed).toEqual(kept);
+    }
+  });
+
   it('BasicBlock, conv variant, downsampling shortcut (1x1 stride 2 + BN)', () => {
     const rng = makeRng(14);
-    const block = new nn.BasicBlock({ inPlanes: 3, planes: 4, stride: 2, layer: 'conv' });
+    const block = place(new nn.BasicBlock({ inPlanes: 3, planes: 4, stride: 2, layer: 'conv' }));
     expect([...block.namedParameters()].map(([n]) => n)).toEqual([
       'conv1.weight', 'bn1.weight', 'bn1.bias', 'conv2.weight', 'bn2.weight', 'bn2.bias',
       'downsample.0.weight', 'downsample.1.weight', 'downsample.1.bias',
@@ -292,7 +331,7 @@ describe('ordinary layers: backward against central finite differences', () => {
 
   it('parameter gradients are set by each backward, not accumulated', () => {
     const rng = makeRng(15);
-    const lin = new nn.Linear({ inFeatures: 4, outFeatures: 3 });
+    const lin = place(new nn.Linear({ inFeatures: 4, outFeatures: 3 }));
     const x = randTensor(rng, [2, 4]);
     const g = randTensor(rng, [2, 3]);
     lin.forward(x);
@@ -305,9 +344,9 @@ describe('ordinary layers: backward against central finite differences', () => {
 
   it('backward without a training-mode forward throws a clear error', () => {
     const rng = makeRng(16);
-    const relu = new nn.ReLU();
+    const relu = place(new nn.ReLU());
     expect(() => relu.backward(randTensor(rng, [2, 2]))).toThrow(/backward\(\) called without a forward\(\)/);
-    const conv = new nn.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 });
+    const conv = place(new nn.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 }));
     conv.eval();
     const x = randTensor(rng, [1, 1, 2, 2]);
     conv.forward(x);
@@ -315,11 +354,13 @@ describe('ordinary layers: backward against central finite differences', () => {
   });
 });
 
-describe('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', () => {
+describeEachDevice('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', (device) => {
+  const { tensor, randTensor, place } = on(device);
+
   it('normalises with batch statistics, updates running mean and unbiased running variance, and uses them in eval', () => {
     const rng = makeRng(20);
     const [N, C, H, W] = [3, 2, 2, 3];
-    const bn = new nn.BatchNorm2d({ numFeatures: C });
+    const bn = place(new nn.BatchNorm2d({ numFeatures: C }));
     randomizeBn(bn, rng);
     const x = randTensor(rng, [N, C, H, W], -3, 3);
     const y = bn.forward(x);
@@ -363,75 +404,12 @@ describe('BatchNorm forward semantics (PyTorch: momentum 0.1, eps 1e-5)', () => 
   });
 
   it('rejects an input of the wrong rank with ERR_ADDERNET_SHAPE', () => {
-    const bn = new nn.BatchNorm1d({ numFeatures: 3 });
+    const bn = place(new nn.BatchNorm1d({ numFeatures: 3 }));
     expect(() => bn.forward(tensor(new Float32Array(12), [1, 3, 2, 2]))).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_SHAPE' }));
   });
 });
 
 // ---- Adder layers: the SPEC formulas in float64 ----------------------------------
-
-interface Geometry {
-  n: number; c: number; h: number; w: number; t: number; kh: number; kw: number;
-  sh: number; sw: number; ph: number; pw: number; ho: number; wo: number;
-}
-
-function geometry(xs: readonly number[], ws: readonly number[], stride: [number, number], pad: [number, number]): Geometry {
-  const [n, c, h, w] = xs;
-  const [t, , kh, kw] = ws;
-  const [sh, sw] = stride;
-  const [ph, pw] = pad;
-  return { n, c, h, w, t, kh, kw, sh, sw, ph, pw, ho: Math.floor((h + 2 * ph - kh) / sh) + 1, wo: Math.floor((w + 2 * pw - kw) / sw) + 1 };
-}
-
-/** Visits (output index, filter index, input index or -1 for a padded tap). */
-function taps(g: Geometry, fn: (yi: number, wi: number, xi: number) => void): void {
-  for (let n = 0; n < g.n; n++)
-    for (let t = 0; t < g.t; t++)
-      for (let i = 0; i < g.ho; i++)
-        for (let j = 0; j < g.wo; j++)
-          for (let c = 0; c < g.c; c++)
-            for (let u = 0; u < g.kh; u++)
-              for (let v = 0; v < g.kw; v++) {
-                const h = i * g.sh + u - g.ph;
-                const w = j * g.sw + v - g.pw;
-                const xi = h >= 0 && h < g.h && w >= 0 && w < g.w ? ((n * g.c + c) * g.h + h) * g.w + w : -1;
-                fn(((n * g.t + t) * g.ho + i) * g.wo + j, ((t * g.c + c) * g.kh + u) * g.kw + v, xi);
-              }
-}
-
-const hardTanh = (z: number): number => Math.min(1, Math.max(-1, z));
-
-/** SPEC forward: Y = -sum |Xp - F|; `mag` is the sum of |X| + |F| each output adds up. */
-function adderForward64(x: ArrayLike<number>, g: Geometry, f: ArrayLike<number>) {
-  const y = new Float64Array(g.n * g.t * g.ho * g.wo);
-  const mag = new Float64Array(y.length);
-  taps(g, (yi, wi, xi) => {
-    const xv = xi >= 0 ? x[xi] : 0;
-    y[yi] -= Math.abs(xv - f[wi]);
-    mag[yi] += Math.abs(xv) + Math.abs(f[wi]);
-  });
-  return { y, mag };
-}
-
-/** SPEC backward: full-precision filter gradient and HardTanh input gradient, with magnitudes. */
-function adderBackward64(x: ArrayLike<number>, g: Geometry, f: ArrayLike<number>, gy: ArrayLike<number>) {
-  const gx = new Float64Array(g.n * g.c * g.h * g.w);
-  const gxMag = new Float64Array(gx.length);
-  const gw = new Float64Array(g.t * g.c * g.kh * g.kw);
-  const gwMag = new Float64Array(gw.length);
-  const gwSign = new Float64Array(gw.length); // the true derivative, for contrast
-  taps(g, (yi, wi, xi) => {
-    const xv = xi >= 0 ? x[xi] : 0; // padded taps take part in the filter gradient with X = 0
-    gw[wi] += (xv - f[wi]) * gy[yi];
-    gwMag[wi] += (Math.abs(xv) + Math.abs(f[wi])) * Math.abs(gy[yi]);
-    gwSign[wi] += Math.sign(xv - f[wi]) * gy[yi];
-    if (xi >= 0) {
-      gx[xi] += hardTanh(f[wi] - xv) * gy[yi];
-      gxMag[xi] += Math.abs(gy[yi]);
-    }
-  });
-  return { gx, gxMag, gw, gwMag, gwSign };
-}
 
 /** Every |got - want| <= rel * mag + abs (rounding errors of float32 sums scale with mag). */
 function expectWithin(got: ArrayLike<number>, want: ArrayLike<number>, mag: ArrayLike<number>, rel: number, abs: number, what: string): void {
@@ -444,7 +422,9 @@ function expectWithin(got: ArrayLike<number>, want: ArrayLike<number>, mag: Arra
   }
 }
 
-describe('adder layers: backward equals the SPEC formulas (not finite differences)', () => {
+describeEachDevice('adder layers: backward equals the SPEC formulas (not finite differences)', (device) => {
+  const { randTensor, place } = on(device);
+
   const cases: { name: string; x: number[]; t: number; k: [number, number]; stride: [number, number]; pad: [number, number]; bias?: boolean }[] = [
     { name: '3x3, stride 2, padding 1', x: [2, 3, 7, 7], t: 4, k: [3, 3], stride: [2, 2], pad: [1, 1] },
     { name: '3x3, stride 1, padding 1, with bias', x: [2, 3, 5, 5], t: 5, k: [3, 3], stride: [1, 1], pad: [1, 1], bias: true },
@@ -455,19 +435,20 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
   for (const cs of cases) {
     it(`Adder2d ${cs.name}`, () => {
       const rng = makeRng(100 + cases.indexOf(cs));
-      const layer = new nn.Adder2d({
+      const layer = place(new nn.Adder2d({
         inChannels: cs.x[1], outChannels: cs.t, kernelSize: cs.k, stride: cs.stride, padding: cs.pad, bias: cs.bias ?? false,
-      });
+      }));
       expect([...layer.namedParameters()].map(([n, p]) => [n, p.kind])).toEqual(
         cs.bias ? [['adder', 'adder'], ['b', 'plain']] : [['adder', 'adder']],
       );
       // Inputs straddle the filters (N(0,1)) so |F - X| falls both inside and outside HardTanh's linear range.
       const x = randTensor(rng, cs.x, -1.5, 1.5);
       const f = layer.weight.value.dataSync();
-      const g = geometry(cs.x, layer.weight.value.shape, cs.stride, cs.pad);
+      const g = geom(cs.x, layer.weight.value.shape, cs.stride, cs.pad);
 
       const y = layer.forward(x);
       expect(y.shape).toEqual([g.n, g.t, g.ho, g.wo]);
+      expect(y.device).toBe(device);
       const fw = adderForward64(x.dataSync(), g, f);
       if (cs.bias) {
         const b = layer.bias!.value.dataSync();
@@ -477,6 +458,7 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
 
       const gy = randTensor(rng, [g.n, g.t, g.ho, g.wo]);
       const gx = layer.backward(gy);
+      expect([gx.device, layer.weight.grad.device]).toEqual([device, device]);
       const ref = adderBackward64(x.dataSync(), g, f, gy.dataSync());
       expectWithin(layer.weight.grad.dataSync(), ref.gw, ref.gwMag, 2e-5, 1e-6, 'dL/dF (full precision)');
       expectWithin(gx.dataSync(), ref.gx, ref.gxMag, 2e-5, 1e-6, 'dL/dX (HardTanh)');
@@ -492,12 +474,12 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
 
   it('AdderLinear: Y = -sum |X - F|, full-precision filter gradient, HardTanh input gradient', () => {
     const rng = makeRng(120);
-    const layer = new nn.AdderLinear({ inFeatures: 6, outFeatures: 5 });
+    const layer = place(new nn.AdderLinear({ inFeatures: 6, outFeatures: 5 }));
     expect(layer.weight.value.shape).toEqual([5, 6]);
     expect([...layer.namedParameters()].map(([n, p]) => [n, p.kind])).toEqual([['adder', 'adder']]);
     const x = randTensor(rng, [4, 6], -1.5, 1.5);
     const f = layer.weight.value.dataSync();
-    const g = geometry([4, 6, 1, 1], [5, 6, 1, 1], [1, 1], [0, 0]);
+    const g = geom([4, 6, 1, 1], [5, 6, 1, 1], [1, 1], [0, 0]);
     const y = layer.forward(x);
     expect(y.shape).toEqual([4, 5]);
     const fw = adderForward64(x.dataSync(), g, f);
@@ -512,7 +494,7 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
 
   it('AdderLinear with bias: bias gradient is sum over the batch', () => {
     const rng = makeRng(121);
-    const layer = new nn.AdderLinear({ inFeatures: 3, outFeatures: 2, bias: true });
+    const layer = place(new nn.AdderLinear({ inFeatures: 3, outFeatures: 2, bias: true }));
     const x = randTensor(rng, [5, 3]);
     layer.forward(x);
     const gy = randTensor(rng, [5, 2]);
@@ -525,116 +507,11 @@ describe('adder layers: backward equals the SPEC formulas (not finite difference
   });
 });
 
-// ---- Adder BasicBlock against a float64 re-implementation ---------------------------
+// ---- Adder BasicBlock against a float64 re-implementation (basicBlock64) -------------
 
-interface T64 {
-  d: Float64Array;
-  s: number[];
-}
+describeEachDevice('BasicBlock, adder variant, against a float64 re-implementation of the SPEC formulas', (device) => {
+  const { randTensor, place } = on(device);
 
-function bnForward64(x: T64, gamma: ArrayLike<number>, beta: ArrayLike<number>) {
-  const [N, C, H, W] = x.s;
-  const hw = H * W;
-  const M = N * hw;
-  const xhat = new Float64Array(x.d.length);
-  const y = new Float64Array(x.d.length);
-  const invStd = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    let s = 0;
-    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) s += x.d[(n * C + c) * hw + i];
-    const mean = s / M;
-    let v = 0;
-    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) v += (x.d[(n * C + c) * hw + i] - mean) ** 2;
-    invStd[c] = 1 / Math.sqrt(v / M + 1e-5);
-    for (let n = 0; n < N; n++)
-      for (let i = 0; i < hw; i++) {
-        const k = (n * C + c) * hw + i;
-        xhat[k] = (x.d[k] - mean) * invStd[c];
-        y[k] = xhat[k] * gamma[c] + beta[c];
-      }
-  }
-  return { y: { d: y, s: x.s }, xhat, invStd };
-}
-
-function bnBackward64(g: Float64Array, cache: ReturnType<typeof bnForward64>, gamma: ArrayLike<number>) {
-  const [N, C, H, W] = cache.y.s;
-  const hw = H * W;
-  const M = N * hw;
-  const gx = new Float64Array(g.length);
-  const gGamma = new Float64Array(C);
-  const gBeta = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    for (let n = 0; n < N; n++)
-      for (let i = 0; i < hw; i++) {
-        const k = (n * C + c) * hw + i;
-        gBeta[c] += g[k];
-        gGamma[c] += g[k] * cache.xhat[k];
-      }
-    for (let n = 0; n < N; n++)
-      for (let i = 0; i < hw; i++) {
-        const k = (n * C + c) * hw + i;
-        gx[k] = ((gamma[c] * cache.invStd[c]) / M) * (M * g[k] - gBeta[c] - cache.xhat[k] * gGamma[c]);
-      }
-  }
-  return { gx, gGamma, gBeta };
-}
-
-function adderLayer64(x: T64, f: Float32Array, fShape: readonly number[], stride: number, pad: number) {
-  const g = geometry(x.s, fShape, [stride, stride], [pad, pad]);
-  return {
-    y: { d: adderForward64(x.d, g, f).y, s: [g.n, g.t, g.ho, g.wo] } as T64,
-    backward: (gy: Float64Array) => adderBackward64(x.d, g, f, gy),
-  };
-}
-
-const relu64 = (x: Float64Array): Float64Array => x.map((v) => (v > 0 ? v : 0));
-const reluGrad64 = (y: Float64Array, g: Float64Array): Float64Array => g.map((v, i) => (y[i] > 0 ? v : 0));
-
-/** The reference BasicBlock in float64: conv1 -> bn1 -> relu -> conv2 -> bn2, + shortcut, relu; backward with SPEC's adder gradients. */
-function basicBlock64(x: T64, p: Record<string, { value: Tensor }>, stride: number, gOut: Float32Array) {
-  const a1 = adderLayer64(x, p['conv1.adder'].value.dataSync(), p['conv1.adder'].value.shape, stride, 1);
-  const b1 = bnForward64(a1.y, p['bn1.weight'].value.dataSync(), p['bn1.bias'].value.dataSync());
-  const r1: T64 = { d: relu64(b1.y.d), s: b1.y.s };
-  const a2 = adderLayer64(r1, p['conv2.adder'].value.dataSync(), p['conv2.adder'].value.shape, 1, 1);
-  const b2 = bnForward64(a2.y, p['bn2.weight'].value.dataSync(), p['bn2.bias'].value.dataSync());
-  const hasDs = 'downsample.0.adder' in p;
-  let sc = x.d;
-  let ad: ReturnType<typeof adderLayer64> | undefined;
-  let bd: ReturnType<typeof bnForward64> | undefined;
-  if (hasDs) {
-    ad = adderLayer64(x, p['downsample.0.adder'].value.dataSync(), p['downsample.0.adder'].value.shape, stride, 0);
-    bd = bnForward64(ad.y, p['downsample.1.weight'].value.dataSync(), p['downsample.1.bias'].value.dataSync());
-    sc = bd.y.d;
-  }
-  const out = relu64(b2.y.d.map((v, i) => v + sc[i]));
-
-  const grads: Record<string, Float64Array> = {};
-  const g = reluGrad64(out, Float64Array.from(gOut));
-  const gb2 = bnBackward64(g, b2, p['bn2.weight'].value.dataSync());
-  grads['bn2.weight'] = gb2.gGamma;
-  grads['bn2.bias'] = gb2.gBeta;
-  const ga2 = a2.backward(gb2.gx);
-  grads['conv2.adder'] = ga2.gw;
-  const gb1 = bnBackward64(reluGrad64(r1.d, ga2.gx), b1, p['bn1.weight'].value.dataSync());
-  grads['bn1.weight'] = gb1.gGamma;
-  grads['bn1.bias'] = gb1.gBeta;
-  const ga1 = a1.backward(gb1.gx);
-  grads['conv1.adder'] = ga1.gw;
-  const gx = ga1.gx.slice();
-  if (hasDs) {
-    const gbd = bnBackward64(g, bd!, p['downsample.1.weight'].value.dataSync());
-    grads['downsample.1.weight'] = gbd.gGamma;
-    grads['downsample.1.bias'] = gbd.gBeta;
-    const gad = ad!.backward(gbd.gx);
-    grads['downsample.0.adder'] = gad.gw;
-    for (let i = 0; i < gx.length; i++) gx[i] += gad.gx[i];
-  } else {
-    for (let i = 0; i < gx.length; i++) gx[i] += g[i];
-  }
-  return { out, gx, grads };
-}
-
-describe('BasicBlock, adder variant, against a float64 re-implementation of the SPEC formulas', () => {
   const cases = [
     { name: 'identity shortcut', inPlanes: 4, planes: 4, stride: 1, x: [2, 4, 5, 5] },
     { name: 'downsampling shortcut (1x1 adder stride 2 + BN)', inPlanes: 3, planes: 4, stride: 2, x: [2, 3, 6, 6] },
@@ -642,7 +519,7 @@ describe('BasicBlock, adder variant, against a float64 re-implementation of the 
   for (const cs of cases) {
     it(cs.name, () => {
       const rng = makeRng(200 + cases.indexOf(cs));
-      const block = new nn.BasicBlock({ inPlanes: cs.inPlanes, planes: cs.planes, stride: cs.stride, layer: 'adder' });
+      const block = place(new nn.BasicBlock({ inPlanes: cs.inPlanes, planes: cs.planes, stride: cs.stride, layer: 'adder' }));
       const params = Object.fromEntries(block.namedParameters());
       expect(Object.keys(params)).toEqual([
         'conv1.adder', 'bn1.weight', 'bn1.bias', 'conv2.adder', 'bn2.weight', 'bn2.bias',
@@ -654,7 +531,11 @@ describe('BasicBlock, adder variant, against a float64 re-implementation of the 
       const y = block.forward(x);
       const gy = randTensor(rng, [...y.shape]);
       const gx = block.backward(gy);
-      const ref = basicBlock64({ d: Float64Array.from(x.dataSync()), s: cs.x }, params, cs.stride, gy.dataSync());
+      expect([y.device, gx.device]).toEqual([device, device]);
+      const refParams: Record<string, ParamRef> = Object.fromEntries(
+        Object.entries(params).map(([name, p]) => [name, { data: p.value.dataSync(), shape: p.value.shape }]),
+      );
+      const ref = basicBlock64({ d: Float64Array.from(x.dataSync()), s: cs.x }, refParams, cs.stride, gy.dataSync());
 
       const close = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
         const err = maxAbsDiff(got, want);

@@ -1,6 +1,7 @@
-// Training operations against independent float64 implementations written
-// here as direct loops, gradients against finite differences of those
-// float64 forwards, and the argument errors.
+// Training operations against the independent float64 references of
+// ./reference.ts, gradients against finite differences of those float64
+// forwards, and the argument errors. The op suites run on every test device
+// (./devices.ts); the argument errors and the raw binding on the CPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, setNumThreads } from '../lib/backend';
 import { native } from '../lib/native';
@@ -9,28 +10,25 @@ import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
   maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
 } from '../lib/ops/index';
+import { describeEachDevice, onDevice, type TestDevice } from './devices';
+import { batchNormRef, crossEntropyRef, dot, mulberry32, poolRef, sgdStepRef, sizeOf } from './reference';
 
 // ---- Helpers ----------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(20260426);
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const random = mulberry32(20260426);
 
 function uniform(n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * random();
   return a;
 }
-const randTensor = (shape: number[], lo = -1, hi = 1): Tensor => new Tensor(uniform(size(shape), lo, hi), shape);
+const randTensor = (shape: number[], lo = -1, hi = 1): Tensor => new Tensor(uniform(sizeOf(shape), lo, hi), shape);
+
+/** lib's tensor and zeros, and randTensor, placing what they make on `device` (shadowing the CPU ones in a suite body). */
+function on(device: TestDevice) {
+  const f = onDevice(device);
+  return { ...f, randTensor: (shape: number[], lo = -1, hi = 1): Tensor => f.tensor(uniform(sizeOf(shape), lo, hi), shape) };
+}
 
 /** |got - want| <= atol + rtol * |want| everywhere; reports the first miss. */
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol = 0, what = ''): void {
@@ -58,12 +56,6 @@ function numericGrad(f: () => number, v: Float64Array, h = 1e-6): Float64Array {
   return g;
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
 function expectError(fn: () => unknown, Ctor: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string, message?: string | RegExp): void {
   let caught: unknown;
   try {
@@ -77,112 +69,6 @@ function expectError(fn: () => unknown, Ctor: ErrorConstructor | TypeErrorConstr
   else if (message) expect((caught as Error).message).toMatch(message);
 }
 
-// ---- float64 references -------------------------------------------------------
-
-interface BnRef {
-  y: Float64Array;
-  mean: Float64Array;
-  invstd: Float64Array;
-}
-
-/** PyTorch batch norm; updates rm / rv when training. */
-function batchNormRef(
-  x: ArrayLike<number>, shape: readonly number[], gamma: ArrayLike<number>, beta: ArrayLike<number>,
-  rm: Float64Array, rv: Float64Array, training: boolean, momentum = 0.1, eps = 1e-5,
-): BnRef {
-  const [n, c] = shape;
-  const hw = shape.length === 4 ? shape[2] * shape[3] : 1;
-  const m = n * hw;
-  const y = new Float64Array(x.length);
-  const mean = new Float64Array(c);
-  const invstd = new Float64Array(c);
-  const at = (i: number, ch: number, q: number): number => (i * c + ch) * hw + q;
-  for (let ch = 0; ch < c; ch++) {
-    let mu: number;
-    let variance: number;
-    if (training) {
-      let s = 0;
-      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) s += x[at(i, ch, q)];
-      mu = s / m;
-      let ss = 0;
-      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) ss += (x[at(i, ch, q)] - mu) ** 2;
-      variance = ss / m;
-      rm[ch] = (1 - momentum) * rm[ch] + momentum * mu;
-      rv[ch] = (1 - momentum) * rv[ch] + momentum * (ss / (m - 1));
-    } else {
-      mu = rm[ch];
-      variance = rv[ch];
-    }
-    mean[ch] = mu;
-    invstd[ch] = 1 / Math.sqrt(variance + eps);
-    for (let i = 0; i < n; i++) {
-      for (let q = 0; q < hw; q++) y[at(i, ch, q)] = (x[at(i, ch, q)] - mu) * invstd[ch] * gamma[ch] + beta[ch];
-    }
-  }
-  return { y, mean, invstd };
-}
-
-interface PoolRef {
-  y: Float64Array;
-  argmax: Int32Array;
-  outShape: number[];
-}
-
-/** Max (PyTorch scan order, -inf padding) and average (count_include_pad) pooling. */
-function poolRef(
-  kind: 'max' | 'avg', x: ArrayLike<number>, shape: readonly number[],
-  k: [number, number], s: [number, number], p: [number, number],
-): PoolRef {
-  const [n, c, h, w] = shape;
-  const ho = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
-  const wo = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
-  const y = new Float64Array(n * c * ho * wo);
-  const argmax = new Int32Array(y.length);
-  for (let plane = 0; plane < n * c; plane++) {
-    for (let i = 0; i < ho; i++) {
-      for (let j = 0; j < wo; j++) {
-        let best = -Infinity;
-        let arg = -1;
-        let sum = 0;
-        for (let u = 0; u < k[0]; u++) {
-          for (let v = 0; v < k[1]; v++) {
-            const ih = i * s[0] - p[0] + u;
-            const iw = j * s[1] - p[1] + v;
-            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-            const val = x[plane * h * w + ih * w + iw];
-            sum += val;
-            if (arg < 0 || val > best || Number.isNaN(val)) {
-              best = val;
-              arg = ih * w + iw;
-            }
-          }
-        }
-        const o = (plane * ho + i) * wo + j;
-        y[o] = kind === 'max' ? best : sum / (k[0] * k[1]);
-        argmax[o] = arg;
-      }
-    }
-  }
-  return { y, argmax, outShape: [n, c, ho, wo] };
-}
-
-function crossEntropyRef(z: ArrayLike<number>, labels: ArrayLike<number>, n: number, k: number): { loss: number; correct: number; grad: Float64Array } {
-  let loss = 0;
-  let correct = 0;
-  const grad = new Float64Array(n * k);
-  for (let r = 0; r < n; r++) {
-    let top = 0;
-    for (let j = 1; j < k; j++) if (z[r * k + j] > z[r * k + top]) top = j;
-    const zmax = z[r * k + top];
-    let total = 0;
-    for (let j = 0; j < k; j++) total += Math.exp(z[r * k + j] - zmax);
-    loss += zmax + Math.log(total) - z[r * k + labels[r]];
-    if (top === labels[r]) correct++;
-    for (let j = 0; j < k; j++) grad[r * k + j] = (Math.exp(z[r * k + j] - zmax) / total - (j === labels[r] ? 1 : 0)) / n;
-  }
-  return { loss: loss / n, correct, grad };
-}
-
 // ---- Tests ----------------------------------------------------------------------
 
 let threadsBefore = 1;
@@ -191,7 +77,9 @@ beforeAll(() => {
 });
 afterAll(() => setNumThreads(threadsBefore));
 
-describe('batchNorm', () => {
+describeEachDevice('batchNorm', (device) => {
+  const { tensor, randTensor } = on(device);
+
   for (const shape of [[4, 3, 5, 6], [16, 7], [2, 16, 32, 32], [1, 2, 3, 1]]) {
     it(`matches PyTorch semantics in training and eval for ${JSON.stringify(shape)}`, () => {
       const c = shape[1];
@@ -206,6 +94,7 @@ describe('batchNorm', () => {
         const want = batchNormRef(x.dataSync(), shape, weight.dataSync(), bias.dataSync(), rmRef, rvRef, true);
         const got = batchNorm(x, weight, bias, rm, rv, { training: true });
         expect(got.y.shape).toEqual(shape);
+        expect([got.y.device, got.saveMean.device, got.saveInvStd.device, rm.device]).toEqual([device, device, device, device]);
         expectClose(got.y.dataSync(), want.y, 2e-5, 1e-5, 'y');
         expectClose(got.saveMean.dataSync(), want.mean, 1e-6, 1e-6, 'saveMean');
         expectClose(got.saveInvStd.dataSync(), want.invstd, 1e-6, 1e-5, 'saveInvStd');
@@ -227,8 +116,8 @@ describe('batchNorm', () => {
     const x = randTensor(shape);
     const w = randTensor([2]);
     const b = randTensor([2]);
-    const rm = new Tensor(new Float32Array(2), [2]);
-    const rv = new Tensor(new Float32Array([1, 1]), [2]);
+    const rm = tensor(new Float32Array(2), [2]);
+    const rv = tensor(new Float32Array([1, 1]), [2]);
     const rmRef = new Float64Array(2);
     const rvRef = new Float64Array([1, 1]);
     const want = batchNormRef(x.dataSync(), shape, w.dataSync(), b.dataSync(), rmRef, rvRef, true, 0.7, 0.5);
@@ -243,9 +132,9 @@ describe('batchNorm', () => {
       const x = randTensor(shape, -2, 2);
       const weight = randTensor([c], 0.5, 1.5);
       const bias = randTensor([c]);
-      const r = uniform(size(shape)); // loss = sum(y * r), so gradOut = r
+      const r = uniform(sizeOf(shape)); // loss = sum(y * r), so gradOut = r
       const fwd = batchNorm(x, weight, bias, randTensor([c]), randTensor([c], 0.5, 1), { training: true });
-      const g = batchNormBackward(x, weight, new Tensor(r, shape), fwd.saveMean, fwd.saveInvStd);
+      const g = batchNormBackward(x, weight, tensor(r, shape), fwd.saveMean, fwd.saveInvStd);
       const x64 = Float64Array.from(x.dataSync());
       const w64 = Float64Array.from(weight.dataSync());
       const b64 = Float64Array.from(bias.dataSync());
@@ -259,32 +148,38 @@ describe('batchNorm', () => {
     });
   }
 
-  it('gives bitwise the same results for any thread count', () => {
-    const shape = [8, 16, 16, 16];
-    const x = randTensor(shape);
-    const gy = randTensor(shape);
-    const p = [randTensor([16]), randTensor([16])] as const;
-    const run = (threads: number): Float32Array[] => {
-      setNumThreads(threads);
-      const f = batchNorm(x, p[0], p[1], randTensor([16]), randTensor([16], 0.5, 1), { training: true });
-      const g = batchNormBackward(x, p[0], gy, f.saveMean, f.saveInvStd);
-      return [f.y.dataSync(), f.saveInvStd.dataSync(), g.gradInput.dataSync(), g.gradWeight.dataSync()];
-    };
-    const one = run(1);
-    const three = run(3);
-    for (let i = 0; i < one.length; i++) expect(Buffer.from(three[i].buffer).equals(Buffer.from(one[i].buffer))).toBe(true);
-    setNumThreads(threadsBefore);
-  });
+  // Thread counts are the CPU kernel pool's (setNumThreads).
+  if (device === 'cpu') {
+    it('gives bitwise the same results for any thread count', () => {
+      const shape = [8, 16, 16, 16];
+      const x = randTensor(shape);
+      const gy = randTensor(shape);
+      const p = [randTensor([16]), randTensor([16])] as const;
+      const run = (threads: number): Float32Array[] => {
+        setNumThreads(threads);
+        const f = batchNorm(x, p[0], p[1], randTensor([16]), randTensor([16], 0.5, 1), { training: true });
+        const g = batchNormBackward(x, p[0], gy, f.saveMean, f.saveInvStd);
+        return [f.y.dataSync(), f.saveInvStd.dataSync(), g.gradInput.dataSync(), g.gradWeight.dataSync()];
+      };
+      const one = run(1);
+      const three = run(3);
+      for (let i = 0; i < one.length; i++) expect(Buffer.from(three[i].buffer).equals(Buffer.from(one[i].buffer))).toBe(true);
+      setNumThreads(threadsBefore);
+    });
+  }
 });
 
-describe('relu and add', () => {
+describeEachDevice('relu and add', (device) => {
+  const { tensor, randTensor } = on(device);
+
   it('match direct loops', () => {
     const x = randTensor([3, 4, 5, 7]);
     const y = relu(x);
+    expect(y.device).toBe(device);
     expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync(), (v) => Math.max(v, 0)));
     const b = randTensor([3, 4, 5, 7]);
     expect(Array.from(add(x, b).dataSync())).toEqual(Array.from(x.dataSync(), (v, i) => Math.fround(v + b.dataSync()[i])));
-    expect(relu(new Tensor(new Float32Array([NaN, -1, 2]), [3])).dataSync()[0]).toBeNaN();
+    expect(relu(tensor(new Float32Array([NaN, -1, 2]), [3])).dataSync()[0]).toBeNaN();
     // The threaded path: enough elements to split across the pool.
     const big = randTensor([200_000]);
     expect(Array.from(relu(big).dataSync())).toEqual(Array.from(big.dataSync(), (v) => Math.max(v, 0)));
@@ -292,16 +187,37 @@ describe('relu and add', () => {
 
   it('relu backward matches finite differences', () => {
     // Stay away from the kink at 0.
-    const x = new Tensor(Float32Array.from(uniform(60), (v) => (v < 0 ? v - 0.1 : v + 0.1)), [3, 20]);
+    const x = tensor(Float32Array.from(uniform(60), (v) => (v < 0 ? v - 0.1 : v + 0.1)), [3, 20]);
     const r = uniform(60);
-    const g = reluBackward(relu(x), new Tensor(r, [3, 20]));
+    const g = reluBackward(relu(x), tensor(r, [3, 20]));
     const x64 = Float64Array.from(x.dataSync());
     const fd = numericGrad(() => dot(Array.from(x64, (v) => Math.max(v, 0)), r), x64);
     expectClose(g.dataSync(), fd, 1e-6, 1e-6, 'gradInput');
   });
+
+  it('write into opts.out, which may be an input (in place)', () => {
+    const a = randTensor([5, 7, 3]);
+    const b = randTensor([5, 7, 3]);
+    const want = add(a, b).dataSync();
+    const out = tensor(new Float32Array(105), [5, 7, 3]);
+    expect(add(a, b, { out })).toBe(out);
+    expect(out.dataSync()).toEqual(want);
+    const a2 = tensor(a.dataSync(), [5, 7, 3]);
+    expect(add(a2, b, { out: a2 })).toBe(a2);
+    expect(a2.dataSync()).toEqual(want);
+
+    const y = relu(a);
+    const g = randTensor([5, 7, 3]);
+    const wantGrad = reluBackward(y, g).dataSync();
+    expect(reluBackward(y, g, { out: g })).toBe(g);
+    expect(g.dataSync()).toEqual(wantGrad);
+    expect(Array.from(wantGrad).some((v) => v === 0) && Array.from(wantGrad).some((v) => v !== 0)).toBe(true);
+  });
 });
 
-describe('pooling', () => {
+describeEachDevice('pooling', (device) => {
+  const { tensor, randTensor } = on(device);
+
   const cases: { shape: number[]; k: [number, number]; s?: [number, number]; p?: [number, number] }[] = [
     { shape: [2, 3, 8, 8], k: [2, 2] },
     { shape: [2, 2, 7, 9], k: [3, 3], s: [2, 2], p: [1, 1] },
@@ -318,11 +234,13 @@ describe('pooling', () => {
       const want = poolRef('max', x.dataSync(), shape, k, s, p);
       const got = maxPool2d(x, opts);
       expect(got.y.shape).toEqual(want.outShape);
+      expect([got.y.device, got.argmax.device]).toEqual([device, device]);
       expect(Array.from(got.y.dataSync())).toEqual(Array.from(want.y));
       expect(Array.from(got.argmax.dataSync())).toEqual(Array.from(want.argmax));
-      if (size(shape) > 5000) return; // finite differences on the small cases only
+      if (sizeOf(shape) > 5000) return; // finite differences on the small cases only
       const r = uniform(want.y.length);
-      const gx = maxPool2dBackward(new Tensor(r, want.outShape), got.argmax, shape);
+      const gx = maxPool2dBackward(tensor(r, want.outShape), got.argmax, shape);
+      expect(gx.device).toBe(device);
       const x64 = Float64Array.from(x.dataSync());
       const fd = numericGrad(() => dot(poolRef('max', x64, shape, k, s, p).y, r), x64);
       expectClose(gx.dataSync(), fd, 1e-6, 1e-6, 'max pool gradInput');
@@ -335,8 +253,8 @@ describe('pooling', () => {
       expect(got.shape).toEqual(want.outShape);
       expectClose(got.dataSync(), want.y, 1e-6, 1e-6, 'avg pool y');
       const r = uniform(want.y.length);
-      const gx = avgPool2dBackward(new Tensor(r, want.outShape), shape, opts);
-      if (size(shape) > 5000) return;
+      const gx = avgPool2dBackward(tensor(r, want.outShape), shape, opts);
+      if (sizeOf(shape) > 5000) return;
       const x64 = Float64Array.from(x.dataSync());
       const fd = numericGrad(() => dot(poolRef('avg', x64, shape, k, s, p).y, r), x64);
       expectClose(gx.dataSync(), fd, 1e-6, 1e-5, 'avg pool gradInput');
@@ -344,21 +262,21 @@ describe('pooling', () => {
   }
 
   it('max pool takes the first of tied maxima and defaults stride to the kernel', async () => {
-    const x = new Tensor(new Float32Array([1, 5, 5, 2, 0, 5, 3, 3, 7, 7, 7, 7, 1, 1, 1, 1]), [1, 1, 4, 4]);
+    const x = tensor(new Float32Array([1, 5, 5, 2, 0, 5, 3, 3, 7, 7, 7, 7, 1, 1, 1, 1]), [1, 1, 4, 4]);
     const { y, argmax } = maxPool2d(x, { kernelSize: 2 });
     expect(Array.from(y.dataSync())).toEqual([5, 5, 7, 7]);
     expect(argmax.dtype).toBe('int32');
     expect(argmax.shape).toEqual([1, 1, 2, 2]);
     expect(Array.from(await argmax.data())).toEqual([1, 2, 8, 10]);
-    const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 4, 4]);
+    const gx = maxPool2dBackward(tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 4, 4]);
     expect(Array.from(gx.dataSync())).toEqual([0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
   });
 
   it('max pool gradient accumulates where overlapping windows share a maximum', () => {
-    const x = new Tensor(new Float32Array([0, 0, 0, 0, 9, 0, 0, 0, 0]), [1, 1, 3, 3]);
+    const x = tensor(new Float32Array([0, 0, 0, 0, 9, 0, 0, 0, 0]), [1, 1, 3, 3]);
     const { argmax } = maxPool2d(x, { kernelSize: 2, stride: 1 });
     expect(Array.from(argmax.dataSync())).toEqual([4, 4, 4, 4]);
-    const gx = maxPool2dBackward(new Tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 3, 3]);
+    const gx = maxPool2dBackward(tensor(new Float32Array([1, 2, 3, 4]), [1, 1, 2, 2]), argmax, [1, 1, 3, 3]);
     expect(gx.dataSync()[4]).toBe(10);
   });
 
@@ -377,7 +295,9 @@ describe('pooling', () => {
   });
 });
 
-describe('softmaxCrossEntropy', () => {
+describeEachDevice('softmaxCrossEntropy', (device) => {
+  const { tensor, randTensor } = on(device);
+
   for (const [n, k] of [[1, 1], [7, 3], [256, 10], [3000, 20]]) {
     it(`matches the float64 loss, accuracy and gradient for N=${n} K=${k}`, () => {
       const logits = randTensor([n, k], -4, 4);
@@ -387,6 +307,7 @@ describe('softmaxCrossEntropy', () => {
       expect(got.loss).toBeCloseTo(want.loss, 9);
       expect(got.correct).toBe(want.correct);
       expect(got.gradLogits?.shape).toEqual([n, k]);
+      expect(got.gradLogits?.device).toBe(device);
       expectClose(got.gradLogits!.dataSync(), want.grad, 1e-8, 1e-6, 'gradLogits');
       const noGrad = softmaxCrossEntropy(logits, labels, { grad: false });
       expect(noGrad).toEqual({ loss: got.loss, correct: got.correct });
@@ -402,7 +323,7 @@ describe('softmaxCrossEntropy', () => {
   });
 
   it('stays finite for huge logits and counts the first maximum on ties', () => {
-    const logits = new Tensor(new Float32Array([1e4, -1e4, 3e4, 3e4]), [2, 2]);
+    const logits = tensor(new Float32Array([1e4, -1e4, 3e4, 3e4]), [2, 2]);
     const got = softmaxCrossEntropy(logits, new Int32Array([1, 1]));
     expect(got.loss).toBeCloseTo(1e4 + Math.log(2) / 2, 6);
     expect(got.correct).toBe(0);
@@ -410,7 +331,9 @@ describe('softmaxCrossEntropy', () => {
   });
 });
 
-describe('sgdUpdate', () => {
+describeEachDevice('sgdUpdate', (device) => {
+  const { tensor, zeros } = on(device);
+
   const variants = [
     { lr: 0.1, momentum: 0, weightDecay: 0, nesterov: false },
     { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false },
@@ -420,31 +343,24 @@ describe('sgdUpdate', () => {
   for (const v of variants) {
     it(`follows torch.optim.SGD over several steps: ${JSON.stringify(v)}`, () => {
       const n = 70_001; // large enough for the threaded path
-      const param = new Tensor(uniform(n), [n]);
+      const param = tensor(uniform(n), [n]);
       const buf = zeros([n]);
       const p64 = Float64Array.from(param.dataSync());
       const b64 = new Float64Array(n);
       for (let step = 0; step < 5; step++) {
         const grad = uniform(n);
-        sgdUpdate(param, new Tensor(grad, [n]), buf, { ...v, firstStep: step === 0 });
-        const damp = v.dampening ?? 0;
-        for (let i = 0; i < n; i++) {
-          let d = grad[i] + v.weightDecay * p64[i];
-          if (v.momentum !== 0) {
-            b64[i] = step === 0 ? d : v.momentum * b64[i] + (1 - damp) * d;
-            d = v.nesterov ? d + v.momentum * b64[i] : b64[i];
-          }
-          p64[i] -= v.lr * d;
-        }
+        sgdUpdate(param, tensor(grad, [n]), buf, { ...v, firstStep: step === 0 });
+        sgdStepRef(p64, b64, grad, { ...v, firstStep: step === 0 });
       }
+      expect([param.device, buf.device]).toEqual([device, device]);
       expectClose(param.dataSync(), p64, 1e-6, 1e-5, 'param');
       if (v.momentum !== 0) expectClose(buf.dataSync(), b64, 1e-6, 1e-5, 'momentum buffer');
     });
   }
 
   it('needs no momentum buffer without momentum', () => {
-    const param = new Tensor(new Float32Array([1, 2]), [2]);
-    sgdUpdate(param, new Tensor(new Float32Array([1, 1]), [2]), null, {
+    const param = tensor(new Float32Array([1, 2]), [2]);
+    sgdUpdate(param, tensor(new Float32Array([1, 1]), [2]), null, {
       lr: 0.5, momentum: 0, weightDecay: 0, nesterov: false, firstStep: true,
     });
     expect(Array.from(param.dataSync())).toEqual([0.5, 1.5]);
@@ -479,6 +395,18 @@ describe('argument errors', () => {
       'Expected shape [3] (one per channel, from batchNorm) for saveMean but received shape [2]');
     expectError(() => batchNormBackward(x, c3(), x, new Float32Array(3) as never, f.saveInvStd), TypeError, 'ERR_ADDERNET_TYPE',
       'Expected a Tensor of shape [3] (from batchNorm) for saveMean but received Float32Array of length 3');
+  });
+
+  it('relu and add opts.out', () => {
+    const a = randTensor([2, 3]);
+    expectError(() => add(a, a, { out: randTensor([3, 2]) }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [2, 3] (the shape of the result) for opts.out but received shape [3, 2]');
+    expectError(() => reluBackward(a, a, { out: new Float32Array(6) as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor for opts.out but received Float32Array of length 6');
+    expectError(() => add(a, a, 3 as never), TypeError, 'ERR_ADDERNET_TYPE', 'Expected an options object for opts but received 3');
+    const gone = randTensor([2, 3]);
+    gone.dispose();
+    expectError(() => add(a, a, { out: gone }), Error, 'ERR_ADDERNET_DISPOSED');
   });
 
   it('pooling', () => {

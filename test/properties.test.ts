@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendInfo, ops, setIsa, supportedIsas, tensor, type Isa } from '../lib/index';
-import { adder2dRef, tolerance } from './reference';
+import { adder2dRef, sizeOf, tolerance } from './reference';
 
 const isas = supportedIsas();
 const initial = backendInfo();
@@ -23,7 +23,6 @@ interface Shape {
   sh: number; sw: number; ph: number; pw: number;
 }
 
-const size = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
 const xDims = (s: Shape) => [s.n, s.c, s.h, s.w];
 const wDims = (s: Shape) => [s.t, s.c, s.kh, s.kw];
 
@@ -55,7 +54,7 @@ const values = (arb: fc.Arbitrary<number>, n: number) => fc.array(arb, { minLeng
 /** A shape plus input and filter values drawn from `arb`. */
 const layerArb = (arb: fc.Arbitrary<number>, padding: boolean) =>
   shapeArb(padding).chain((s) =>
-    fc.record({ s: fc.constant(s), x: values(arb, size(xDims(s))), w: values(arb, size(wDims(s))) }),
+    fc.record({ s: fc.constant(s), x: values(arb, sizeOf(xDims(s))), w: values(arb, sizeOf(wDims(s))) }),
   );
 
 function adder(isa: Isa, s: Shape, x: Float32Array, w: Float32Array, bias?: Float32Array): Float32Array {

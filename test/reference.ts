@@ -1,5 +1,9 @@
-// An independent float64 reference of SPEC.md (../shared/SPEC.md), written as
-// direct loops over the formulas, plus the helpers the kernel tests share:
+// Every plain JavaScript reference of the tests, in one place (as
+// cpp/reference.cc holds the native ones): independent float64
+// implementations of SPEC.md (../shared/SPEC.md) and of the PyTorch
+// semantics the training ops follow, written as direct loops over the
+// formulas, by op family (conv, norm, activation, pool, loss, optim, and the
+// adder BasicBlock built from them); plus the helpers the kernel tests share:
 // a seeded RNG, random tensors and a tolerance scaled by the reduction length.
 //
 // Nothing here calls the library except to wrap arrays as Tensors.
@@ -7,6 +11,19 @@ import { tensor, type Tensor } from '../lib/index';
 
 export type Pair = [number, number];
 type Data = ArrayLike<number>;
+
+/** Number of elements of a shape. */
+export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** sum_i a[i] * b[i] in float64. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Conv family: adder2d / conv2d (and the linear layers as their 1x1 case)
 
 /** Geometry of one layer call, named as in SPEC.md. */
 export interface Geom {
@@ -41,7 +58,7 @@ export function geom(
  * F[t,c,u,v], xi indexes X[n,c,h,w] or is -1 when the tap lies in the zero
  * padding of Xp.
  */
-function forEachTap(g: Geom, fn: (yi: number, wi: number, xi: number) => void): void {
+export function forEachTap(g: Geom, fn: (yi: number, wi: number, xi: number) => void): void {
   for (let n = 0; n < g.n; n++)
     for (let t = 0; t < g.t; t++)
       for (let i = 0; i < g.ho; i++)
@@ -192,6 +209,299 @@ export function as4d(shape: readonly number[]): number[] {
   return [shape[0], shape[1], 1, 1];
 }
 
+/**
+ * adder2dRef on a Geom, in the form the layer tests use: Y = -sum |Xp - F|
+ * and `mag`, the sum of |X| + |F| each output adds up.
+ */
+export function adderForward64(x: Data, g: Geom, f: Data): { y: Float64Array; mag: Float64Array } {
+  const r = adder2dRef(x, [g.n, g.c, g.h, g.w], f, [g.t, g.c, g.kh, g.kw], { stride: [g.sh, g.sw], padding: [g.ph, g.pw] });
+  return { y: r.value, mag: r.mag };
+}
+
+/**
+ * adder2dBackwardRef on a Geom (full-precision filter gradient gw and
+ * HardTanh input gradient gx, with their magnitudes), plus gwSign, the true
+ * derivative sum sign(Xp - F) * G, for contrast.
+ */
+export function adderBackward64(x: Data, g: Geom, f: Data, gy: Data) {
+  const r = adder2dBackwardRef(x, [g.n, g.c, g.h, g.w], f, [g.t, g.c, g.kh, g.kw], gy, { stride: [g.sh, g.sw], padding: [g.ph, g.pw] });
+  const gwSign = new Float64Array(r.gradWeight.value.length);
+  forEachTap(g, (yi, wi, xi) => {
+    const xv = xi >= 0 ? x[xi] : 0;
+    gwSign[wi] += Math.sign(xv - f[wi]) * gy[yi];
+  });
+  return { gx: r.gradInput.value, gxMag: r.gradInput.mag, gw: r.gradWeight.value, gwMag: r.gradWeight.mag, gwSign };
+}
+
+// ---------------------------------------------------------------------------
+// Norm family: batch norm
+
+export interface BnRef {
+  y: Float64Array;
+  mean: Float64Array;
+  invstd: Float64Array;
+}
+
+/** PyTorch batch norm on [N, C] or [N, C, H, W]; updates rm / rv (unbiased variance) when training. */
+export function batchNormRef(
+  x: Data, shape: readonly number[], gamma: Data, beta: Data,
+  rm: Float64Array, rv: Float64Array, training: boolean, momentum = 0.1, eps = 1e-5,
+): BnRef {
+  const [n, c] = shape;
+  const hw = shape.length === 4 ? shape[2] * shape[3] : 1;
+  const m = n * hw;
+  const y = new Float64Array(x.length);
+  const mean = new Float64Array(c);
+  const invstd = new Float64Array(c);
+  const at = (i: number, ch: number, q: number): number => (i * c + ch) * hw + q;
+  for (let ch = 0; ch < c; ch++) {
+    let mu: number;
+    let variance: number;
+    if (training) {
+      let s = 0;
+      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) s += x[at(i, ch, q)];
+      mu = s / m;
+      let ss = 0;
+      for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) ss += (x[at(i, ch, q)] - mu) ** 2;
+      variance = ss / m;
+      rm[ch] = (1 - momentum) * rm[ch] + momentum * mu;
+      rv[ch] = (1 - momentum) * rv[ch] + momentum * (ss / (m - 1));
+    } else {
+      mu = rm[ch];
+      variance = rv[ch];
+    }
+    mean[ch] = mu;
+    invstd[ch] = 1 / Math.sqrt(variance + eps);
+    for (let i = 0; i < n; i++) {
+      for (let q = 0; q < hw; q++) y[at(i, ch, q)] = (x[at(i, ch, q)] - mu) * invstd[ch] * gamma[ch] + beta[ch];
+    }
+  }
+  return { y, mean, invstd };
+}
+
+/** A float64 tensor: elements and shape. */
+export interface T64 {
+  d: Float64Array;
+  s: number[];
+}
+
+/** Training-mode batch norm of an [N, C, H, W] T64 (eps 1e-5), keeping what bnBackward64 needs. */
+export function bnForward64(x: T64, gamma: Data, beta: Data) {
+  const [N, C, H, W] = x.s;
+  const hw = H * W;
+  const M = N * hw;
+  const xhat = new Float64Array(x.d.length);
+  const y = new Float64Array(x.d.length);
+  const invStd = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) s += x.d[(n * C + c) * hw + i];
+    const mean = s / M;
+    let v = 0;
+    for (let n = 0; n < N; n++) for (let i = 0; i < hw; i++) v += (x.d[(n * C + c) * hw + i] - mean) ** 2;
+    invStd[c] = 1 / Math.sqrt(v / M + 1e-5);
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        xhat[k] = (x.d[k] - mean) * invStd[c];
+        y[k] = xhat[k] * gamma[c] + beta[c];
+      }
+  }
+  return { y: { d: y, s: x.s } as T64, xhat, invStd };
+}
+
+/** The batch-norm backward (batch statistics) for bnForward64's cache. */
+export function bnBackward64(g: Float64Array, cache: ReturnType<typeof bnForward64>, gamma: Data) {
+  const [N, C, H, W] = cache.y.s;
+  const hw = H * W;
+  const M = N * hw;
+  const gx = new Float64Array(g.length);
+  const gGamma = new Float64Array(C);
+  const gBeta = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        gBeta[c] += g[k];
+        gGamma[c] += g[k] * cache.xhat[k];
+      }
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < hw; i++) {
+        const k = (n * C + c) * hw + i;
+        gx[k] = ((gamma[c] * cache.invStd[c]) / M) * (M * g[k] - gBeta[c] - cache.xhat[k] * gGamma[c]);
+      }
+  }
+  return { gx, gGamma, gBeta };
+}
+
+// ---------------------------------------------------------------------------
+// Activation family
+
+export const relu64 = (x: Float64Array): Float64Array => x.map((v) => (v > 0 ? v : 0));
+/** ReLU backward from the forward's output y. */
+export const reluGrad64 = (y: Float64Array, g: Float64Array): Float64Array => g.map((v, i) => (y[i] > 0 ? v : 0));
+
+// ---------------------------------------------------------------------------
+// Pool family
+
+export interface PoolRef {
+  y: Float64Array;
+  argmax: Int32Array;
+  outShape: number[];
+}
+
+/** Max (PyTorch scan order, -inf padding) and average (count_include_pad) pooling. */
+export function poolRef(
+  kind: 'max' | 'avg', x: Data, shape: readonly number[],
+  k: [number, number], s: [number, number], p: [number, number],
+): PoolRef {
+  const [n, c, h, w] = shape;
+  const ho = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
+  const wo = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
+  const y = new Float64Array(n * c * ho * wo);
+  const argmax = new Int32Array(y.length);
+  for (let plane = 0; plane < n * c; plane++) {
+    for (let i = 0; i < ho; i++) {
+      for (let j = 0; j < wo; j++) {
+        let best = -Infinity;
+        let arg = -1;
+        let sum = 0;
+        for (let u = 0; u < k[0]; u++) {
+          for (let v = 0; v < k[1]; v++) {
+            const ih = i * s[0] - p[0] + u;
+            const iw = j * s[1] - p[1] + v;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+            const val = x[plane * h * w + ih * w + iw];
+            sum += val;
+            if (arg < 0 || val > best || Number.isNaN(val)) {
+              best = val;
+              arg = ih * w + iw;
+            }
+          }
+        }
+        const o = (plane * ho + i) * wo + j;
+        y[o] = kind === 'max' ? best : sum / (k[0] * k[1]);
+        argmax[o] = arg;
+      }
+    }
+  }
+  return { y, argmax, outShape: [n, c, ho, wo] };
+}
+
+// ---------------------------------------------------------------------------
+// Loss family
+
+/** Mean softmax cross-entropy over n rows of k logits, the count of rows whose first maximum is the label, and dL/dz. */
+export function crossEntropyRef(z: Data, labels: Data, n: number, k: number): { loss: number; correct: number; grad: Float64Array } {
+  let loss = 0;
+  let correct = 0;
+  const grad = new Float64Array(n * k);
+  for (let r = 0; r < n; r++) {
+    let top = 0;
+    for (let j = 1; j < k; j++) if (z[r * k + j] > z[r * k + top]) top = j;
+    const zmax = z[r * k + top];
+    let total = 0;
+    for (let j = 0; j < k; j++) total += Math.exp(z[r * k + j] - zmax);
+    loss += zmax + Math.log(total) - z[r * k + labels[r]];
+    if (top === labels[r]) correct++;
+    for (let j = 0; j < k; j++) grad[r * k + j] = (Math.exp(z[r * k + j] - zmax) / total - (j === labels[r] ? 1 : 0)) / n;
+  }
+  return { loss: loss / n, correct, grad };
+}
+
+// ---------------------------------------------------------------------------
+// Optim family
+
+export interface SgdRefOptions {
+  lr: number; momentum: number; dampening?: number; weightDecay: number; nesterov: boolean;
+  /** The first step sets the momentum buffer to the gradient (torch.optim.SGD). */
+  firstStep: boolean;
+}
+
+/** One torch.optim.SGD step in float64, updating param and buf in place. */
+export function sgdStepRef(param: Float64Array, buf: Float64Array, grad: Data, o: SgdRefOptions): void {
+  const damp = o.dampening ?? 0;
+  for (let i = 0; i < param.length; i++) {
+    let d = grad[i] + o.weightDecay * param[i];
+    if (o.momentum !== 0) {
+      buf[i] = o.firstStep ? d : o.momentum * buf[i] + (1 - damp) * d;
+      d = o.nesterov ? d + o.momentum * buf[i] : buf[i];
+    }
+    param[i] -= o.lr * d;
+  }
+}
+
+/** SPEC.md's adaptive learning rate: eta * sqrt(k) / max(||g||, 1e-12) * g, and its norm ||g||. */
+export function adaptiveScaleRef(g: Data, eta: number): { scaled: Float64Array; norm: number } {
+  const s = Float64Array.from(g);
+  const norm = Math.sqrt(s.reduce((a, v) => a + v * v, 0));
+  const alpha = (eta * Math.sqrt(s.length)) / Math.max(norm, 1e-12);
+  return { scaled: s.map((v) => alpha * v), norm };
+}
+
+// ---------------------------------------------------------------------------
+// The adder BasicBlock, composed of the references above
+
+/** A parameter of the reference block: its elements and shape. */
+export interface ParamRef { data: Data; shape: readonly number[] }
+
+function adderLayer64(x: T64, f: Data, fShape: readonly number[], stride: number, pad: number) {
+  const g = geom(x.s, fShape, stride, pad);
+  return {
+    y: { d: adderForward64(x.d, g, f).y, s: [g.n, g.t, g.ho, g.wo] } as T64,
+    backward: (gy: Float64Array) => adderBackward64(x.d, g, f, gy),
+  };
+}
+
+/**
+ * The adder BasicBlock in float64 (training mode): conv1 -> bn1 -> relu ->
+ * conv2 -> bn2, + shortcut (identity, or a 1x1 adder layer + BN when
+ * p has 'downsample.0.adder'), relu; backward with SPEC's adder gradients.
+ * p is keyed by the block's parameter names.
+ */
+export function basicBlock64(x: T64, p: Record<string, ParamRef>, stride: number, gOut: Data) {
+  const a1 = adderLayer64(x, p['conv1.adder'].data, p['conv1.adder'].shape, stride, 1);
+  const b1 = bnForward64(a1.y, p['bn1.weight'].data, p['bn1.bias'].data);
+  const r1: T64 = { d: relu64(b1.y.d), s: b1.y.s };
+  const a2 = adderLayer64(r1, p['conv2.adder'].data, p['conv2.adder'].shape, 1, 1);
+  const b2 = bnForward64(a2.y, p['bn2.weight'].data, p['bn2.bias'].data);
+  const hasDs = 'downsample.0.adder' in p;
+  let sc = x.d;
+  let ad: ReturnType<typeof adderLayer64> | undefined;
+  let bd: ReturnType<typeof bnForward64> | undefined;
+  if (hasDs) {
+    ad = adderLayer64(x, p['downsample.0.adder'].data, p['downsample.0.adder'].shape, stride, 0);
+    bd = bnForward64(ad.y, p['downsample.1.weight'].data, p['downsample.1.bias'].data);
+    sc = bd.y.d;
+  }
+  const out = relu64(b2.y.d.map((v, i) => v + sc[i]));
+
+  const grads: Record<string, Float64Array> = {};
+  const g = reluGrad64(out, Float64Array.from(gOut));
+  const gb2 = bnBackward64(g, b2, p['bn2.weight'].data);
+  grads['bn2.weight'] = gb2.gGamma;
+  grads['bn2.bias'] = gb2.gBeta;
+  const ga2 = a2.backward(gb2.gx);
+  grads['conv2.adder'] = ga2.gw;
+  const gb1 = bnBackward64(reluGrad64(r1.d, ga2.gx), b1, p['bn1.weight'].data);
+  grads['bn1.weight'] = gb1.gGamma;
+  grads['bn1.bias'] = gb1.gBeta;
+  const ga1 = a1.backward(gb1.gx);
+  grads['conv1.adder'] = ga1.gw;
+  const gx = ga1.gx.slice();
+  if (hasDs) {
+    const gbd = bnBackward64(g, bd!, p['downsample.1.weight'].data);
+    grads['downsample.1.weight'] = gbd.gGamma;
+    grads['downsample.1.bias'] = gbd.gBeta;
+    const gad = ad!.backward(gbd.gx);
+    grads['downsample.0.adder'] = gad.gw;
+    for (let i = 0; i < gx.length; i++) gx[i] += gad.gx[i];
+  } else {
+    for (let i = 0; i < gx.length; i++) gx[i] += g[i];
+  }
+  return { out, gx, grads };
+}
+
 // ---------------------------------------------------------------------------
 // Randomness
 
@@ -214,7 +524,7 @@ export function randomArray(rng: () => number, size: number, lo = -1, hi = 1): F
 }
 
 export function randomTensor(rng: () => number, shape: readonly number[], lo = -1, hi = 1): Tensor {
-  return tensor(randomArray(rng, shape.reduce((a, b) => a * b, 1), lo, hi), shape);
+  return tensor(randomArray(rng, sizeOf(shape), lo, hi), shape);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,10 +1,15 @@
 // Training: the AdderNet optimizer (SGD with the adaptive learning rate of
 // SPEC.md), schedules, a ResNet-20 AdderNet overfitting a fixed batch, and
 // fit()/evaluate(): reproducibility, History, callbacks, AbortSignal, one fit
-// per model, an event loop that keeps running, argument errors.
+// per model, an event loop that keeps running, argument errors. The
+// optimizer, overfitting and fit/evaluate suites run on each test device
+// (./devices.ts): parameters and inputs on the device, models .to(device),
+// fit/evaluate with { device }.
 import { describe, expect, it } from 'vitest';
-import { evaluate, fit, models, nn, ops, scheduledLr, SGD, tensor, type Dataset, type Model } from '../lib/index';
+import { evaluate, fit, models, nn, ops, scheduledLr, SGD, type Dataset, type Model } from '../lib/index';
+import { describeEachDevice, onDevice } from './devices';
 import { makeRng, rejected, sameBits, sizeOf } from './nn-helpers';
+import { adaptiveScaleRef, sgdStepRef } from './reference';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -28,7 +33,9 @@ function sameWeights(a: Record<string, Float32Array>, b: Record<string, Float32A
 
 // ---- Optimizer ------------------------------------------------------------------
 
-describe('SGD with the adaptive learning rate (SPEC.md)', () => {
+describeEachDevice('SGD with the adaptive learning rate (SPEC.md)', (device) => {
+  const { tensor } = onDevice(device);
+
   function setup(eta: number) {
     const rng = makeRng(1);
     const adder = new nn.Parameter(tensor(rng.normalArray(24), [2, 3, 2, 2]), 'adder');
@@ -36,24 +43,20 @@ describe('SGD with the adaptive learning rate (SPEC.md)', () => {
     return { rng, adder, plain, eta };
   }
 
-  /** torch.optim.SGD on float64, with the adder gradient replaced by eta*sqrt(k)/||g|| * g. */
+  /** torch.optim.SGD on float64 (sgdStepRef), with the adder gradient replaced by eta*sqrt(k)/||g|| * g (adaptiveScaleRef). */
   function reference(p0: Float32Array, grads: Float32Array[], o: { lr: number; momentum: number; wd: number; nesterov: boolean; eta?: number }) {
     const p = Float64Array.from(p0);
-    let buf: Float64Array | undefined;
-    for (const g of grads) {
-      let s = Float64Array.from(g);
+    const buf = new Float64Array(p.length);
+    grads.forEach((g, step) => {
+      let s: ArrayLike<number> = g;
       if (o.eta !== undefined) {
-        const norm = Math.sqrt(s.reduce((a, v) => a + v * v, 0));
-        const alpha = (o.eta * Math.sqrt(s.length)) / Math.max(norm, 1e-12);
-        s = s.map((v) => alpha * v);
+        const { scaled, norm } = adaptiveScaleRef(g, o.eta);
+        s = scaled;
         // After scaling, the RMS per element is exactly eta.
-        if (norm > 0) expect(Math.sqrt(s.reduce((a, v) => a + v * v, 0) / s.length)).toBeCloseTo(o.eta, 10);
+        if (norm > 0) expect(Math.sqrt(scaled.reduce((a, v) => a + v * v, 0) / scaled.length)).toBeCloseTo(o.eta, 10);
       }
-      const d = s.map((v, i) => v + o.wd * p[i]);
-      buf = buf ? buf.map((b, i) => o.momentum * b + d[i]) : d.slice();
-      const step = o.nesterov ? d.map((v, i) => v + o.momentum * buf![i]) : buf;
-      for (let i = 0; i < p.length; i++) p[i] -= o.lr * step[i];
-    }
+      sgdStepRef(p, buf, s, { lr: o.lr, momentum: o.momentum, weightDecay: o.wd, nesterov: o.nesterov, firstStep: step === 0 });
+    });
     return p;
   }
 
@@ -72,6 +75,7 @@ describe('SGD with the adaptive learning rate (SPEC.md)', () => {
         plain.grad.storage.write(gp[s]);
         opt.step();
       }
+      expect([adder.value.device, adder.grad.device, plain.value.device]).toEqual([device, device, device]);
       const wantA = reference(a0, ga, { lr: 0.1, momentum: 0.9, wd: 0.01, nesterov, eta: 0.3 });
       const wantP = reference(b0, gp, { lr: 0.1, momentum: 0.9, wd: 0.01, nesterov });
       for (let i = 0; i < 24; i++) expect(adder.value.dataSync()[i]).toBeCloseTo(wantA[i], 5);
@@ -127,12 +131,14 @@ describe('learning-rate schedules', () => {
 
 // ---- Overfitting a fixed batch --------------------------------------------------
 
-describe('ResNet-20 AdderNet overfits a fixed batch of 32 random images', () => {
+describeEachDevice('ResNet-20 AdderNet overfits a fixed batch of 32 random images', (device) => {
+  const { tensor, device: d } = onDevice(device);
+
   it('loss after 50 SGD steps (lr 0.1, momentum 0.9, eta 0.2) is below 10% of the initial loss', () => {
     const rng = makeRng(2020);
     const x = tensor(rng.normalArray(32 * 3 * 32 * 32), [32, 3, 32, 32]);
     const y = Int32Array.from({ length: 32 }, () => rng.int(10));
-    const model = models.resnet20({ layer: 'adder', seed: 1 });
+    const model = models.resnet20({ layer: 'adder', seed: 1 }).to(d);
     const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 0, eta: 0.2 });
     model.train();
     const losses: number[] = [];
@@ -144,7 +150,9 @@ describe('ResNet-20 AdderNet overfits a fixed batch of 32 random images', () => 
       opt.step();
     }
     const seconds = (performance.now() - t0) / 1000;
-    const after = ops.softmaxCrossEntropy(model.forward(x), y, { grad: false });
+    const out = model.forward(x);
+    expect(out.device).toBe(device);
+    const after = ops.softmaxCrossEntropy(out, y, { grad: false });
     console.log(
       `overfit: initial loss ${losses[0].toFixed(4)}, after 50 steps ${after.loss.toFixed(4)} ` +
         `(${((100 * after.loss) / losses[0]).toFixed(1)}%), ${after.correct}/32 correct, ` +
@@ -159,10 +167,11 @@ describe('ResNet-20 AdderNet overfits a fixed batch of 32 random images', () => 
 
 // ---- fit / evaluate ---------------------------------------------------------------
 
-describe('fit() and evaluate()', () => {
+describeEachDevice('fit() and evaluate()', (device) => {
+  const { tensor, device: d } = onDevice(device);
   const train = randomDataset(48, 1);
   const valid = randomDataset(20, 2);
-  const options = { epochs: 2, batchSize: 16, lr: 0.05, seed: 5 };
+  const options = { epochs: 2, batchSize: 16, lr: 0.05, seed: 5, device: d };
 
   it('is reproducible for a seed: identical losses and weights; another seed gives another run', async () => {
     const run = async (seed: number) => {
@@ -208,25 +217,28 @@ describe('fit() and evaluate()', () => {
       expect(e.accuracy).toBeCloseTo(mine.reduce((a, b) => a + b.accuracy * b.size, 0) / 48, 9);
     });
     // Validation metrics equal evaluate() right after the last epoch.
-    const ev = await evaluate(m, valid);
+    const ev = await evaluate(m, valid, { device: d });
     expect(ev.loss).toBeCloseTo(h.epochs[2].valLoss!, 6);
     expect(ev.accuracy).toBe(h.epochs[2].valAccuracy);
     expect(m.training).toBe(true); // fit leaves the model in training mode
+    // fit({ device }) moved the model there.
+    expect(m.device).toBe(device);
+    for (const [name, p] of m.namedParameters()) expect(p.value.device, name).toBe(device);
   });
 
   it('step and constant schedules set each epoch\'s learning rate', async () => {
     const m = models.lenet5bn({ layer: 'conv' });
     const small = randomDataset(8, 3);
-    const h1 = await fit(m, small, { epochs: 3, batchSize: 8, lr: 0.2, schedule: { type: 'step', stepSize: 2, gamma: 0.5 } });
+    const h1 = await fit(m, small, { epochs: 3, batchSize: 8, lr: 0.2, schedule: { type: 'step', stepSize: 2, gamma: 0.5 }, device: d });
     expect(h1.epochs.map((e) => e.lr)).toEqual([0.2, 0.2, 0.1]);
-    const h2 = await fit(m, small, { epochs: 2, batchSize: 8, lr: 0.2, schedule: 'constant' });
+    const h2 = await fit(m, small, { epochs: 2, batchSize: 8, lr: 0.2, schedule: 'constant', device: d });
     expect(h2.epochs.map((e) => e.lr)).toEqual([0.2, 0.2]);
   });
 
   it('learns: LeNet-5-BN (adder) drives the loss on 64 examples far down with fit()', async () => {
     const m = models.lenet5bn({ layer: 'adder', seed: 2 });
     const data = randomDataset(64, 4);
-    const h = await fit(m, data, { epochs: 25, batchSize: 64, lr: 0.1, schedule: 'constant', weightDecay: 0 });
+    const h = await fit(m, data, { epochs: 25, batchSize: 64, lr: 0.1, schedule: 'constant', weightDecay: 0, device: d });
     const first = h.epochs[0].loss;
     const last = h.epochs[24].loss;
     expect(last).toBeLessThan(0.3 * first);
@@ -319,9 +331,9 @@ describe('fit() and evaluate()', () => {
   it('evaluate() on a model while fit() runs on it does not break the fit', async () => {
     const m = models.lenet5bn({ layer: 'adder' });
     const big = randomDataset(256, 9);
-    const fitting = fit(m, big, { epochs: 1, batchSize: 16, lr: 0.05 });
+    const fitting = fit(m, big, { epochs: 1, batchSize: 16, lr: 0.05, device: d });
     await sleep(0);
-    const evaluating = evaluate(m, big, { batchSize: 16 });
+    const evaluating = evaluate(m, big, { batchSize: 16, device: d });
     const [f, e] = await Promise.allSettled([fitting, evaluating]);
     if (f.status === 'rejected') throw new Error(`fit() failed while evaluate() ran on the same model: ${(f.reason as Error).message}`);
     if (e.status === 'rejected') expect((e.reason as { code?: string }).code).toBe('ERR_ADDERNET_BUSY');
@@ -343,7 +355,7 @@ describe('fit() and evaluate()', () => {
     let t = performance.now();
     try {
       await fit(m, data, {
-        epochs: 1, batchSize: 128, lr: 0.05,
+        epochs: 1, batchSize: 128, lr: 0.05, device: d,
         callbacks: { onBatchEnd: () => { const now = performance.now(); batchTimes.push(now - t); t = now; } },
       });
     } finally {
@@ -359,7 +371,7 @@ describe('fit() and evaluate()', () => {
   it('evaluate() returns eval-mode loss and accuracy over the whole dataset and keeps the mode', async () => {
     const m = models.lenet5bn({ layer: 'adder' });
     await fit(m, train, { ...options, epochs: 1 });
-    const ev = await evaluate(m, valid, { batchSize: 7 });
+    const ev = await evaluate(m, valid, { batchSize: 7, device: d });
     m.eval();
     const r = ops.softmaxCrossEntropy(m.forward(tensor(valid.images, [20, 1, 28, 28])), valid.labels, { grad: false });
     m.train();
@@ -367,29 +379,29 @@ describe('fit() and evaluate()', () => {
     expect(ev.accuracy).toBe(r.correct / 20);
     expect(m.training).toBe(true);
     m.eval();
-    await evaluate(m, valid);
+    await evaluate(m, valid, { device: d });
     expect(m.training).toBe(false);
   });
 
   it('rejects datasets that do not fit the model, inconsistent datasets and bad options', async () => {
     const m = models.lenet5bn();
     const cifar = randomDataset(4, 1, [3, 32, 32]);
-    const shape = await rejected(fit(m, cifar));
+    const shape = await rejected(fit(m, cifar, { device: d }));
     expect(shape.code).toBe('ERR_ADDERNET_SHAPE');
     expect(shape.message).toMatch(/trainData/);
     expect(shape.message).toMatch(/\[1, 28, 28\]/);
-    expect((await rejected(fit(m, train, { validationData: cifar }))).code).toBe('ERR_ADDERNET_SHAPE');
-    expect((await rejected(evaluate(m, cifar))).code).toBe('ERR_ADDERNET_SHAPE');
-    expect((await rejected(fit(models.resnet20(), train))).code).toBe('ERR_ADDERNET_SHAPE');
+    expect((await rejected(fit(m, train, { validationData: cifar, device: d }))).code).toBe('ERR_ADDERNET_SHAPE');
+    expect((await rejected(evaluate(m, cifar, { device: d }))).code).toBe('ERR_ADDERNET_SHAPE');
+    expect((await rejected(fit(models.resnet20(), train, { device: d }))).code).toBe('ERR_ADDERNET_SHAPE');
     const short = { ...train, images: train.images.subarray(0, 100) };
-    expect((await rejected(fit(m, short))).code).toBe('ERR_ADDERNET_SIZE');
+    expect((await rejected(fit(m, short, { device: d }))).code).toBe('ERR_ADDERNET_SIZE');
     const badLabel = { ...train, labels: Int32Array.from(train.labels, (v, i) => (i === 3 ? 10 : v)) };
-    const label = await rejected(fit(m, badLabel));
+    const label = await rejected(fit(m, badLabel, { device: d }));
     expect(label.message).toMatch(/labels\[3\]/);
-    expect((await rejected(fit(m, train, { epochs: 0 }))).code).toBe('ERR_ADDERNET_OPTION');
-    expect((await rejected(fit(m, train, { batchSize: 2.5 }))).code).toBe('ERR_ADDERNET_OPTION');
-    expect((await rejected(fit(m, train, { lr: -1 }))).code).toBe('ERR_ADDERNET_OPTION');
-    expect((await rejected(fit({} as Model, train))).code).toBe('ERR_ADDERNET_TYPE');
+    expect((await rejected(fit(m, train, { epochs: 0, device: d }))).code).toBe('ERR_ADDERNET_OPTION');
+    expect((await rejected(fit(m, train, { batchSize: 2.5, device: d }))).code).toBe('ERR_ADDERNET_OPTION');
+    expect((await rejected(fit(m, train, { lr: -1, device: d }))).code).toBe('ERR_ADDERNET_OPTION');
+    expect((await rejected(fit({} as Model, train, { device: d }))).code).toBe('ERR_ADDERNET_TYPE');
     expect(m.busy).toBe(false);
   });
 });

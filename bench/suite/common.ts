@@ -2,6 +2,7 @@
 // statistics, resident-memory probes, atomic file writes.
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -163,4 +164,19 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / scale;
+}
+
+/** The machine and build a benchmark ran on, printed and stored with its figures. */
+export function machineInfo<B>(backend: B, supportedIsas: readonly string[]) {
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    backend,
+    supportedIsas: [...supportedIsas],
+    commit: gitCommit(),
+    loadAverage: os.loadavg()[0],
+    date: new Date().toISOString(),
+  };
 }

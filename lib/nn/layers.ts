@@ -246,8 +246,8 @@ export class ReLU extends Module {
     if (this.training) this.output = y;
     return y;
   }
-  backward(gradOut: Tensor): Tensor {
-    const g = ops.reluBackward(cached(this.output, 'ReLU'), gradOut);
+  backward(gradOut: Tensor, consumable = false): Tensor {
+    const g = ops.reluBackward(cached(this.output, 'ReLU'), gradOut, consumable ? { out: gradOut } : undefined);
     this.output = undefined;
     return g;
   }
@@ -353,8 +353,8 @@ export class Sequential extends Module {
   forward(x: Tensor): Tensor {
     return forwardChain([...this.modules.values()], x, this.training, this.kept);
   }
-  backward(gradOut: Tensor): Tensor {
-    return backwardChain([...this.modules.values()], gradOut, this.kept);
+  backward(gradOut: Tensor, consumable = false): Tensor {
+    return backwardChain([...this.modules.values()], gradOut, this.kept, consumable);
   }
   config(): ModuleConfig {
     return { type: 'Sequential', children: this.childConfigs() };
@@ -415,17 +415,16 @@ export class BasicBlock extends Module {
     return y;
   }
 
-  backward(gradOut: Tensor): Tensor {
-    const g = this.reluOut.backward(gradOut);
+  // Gradients are written in place where nothing else reads them (the last
+  // ReLU into a consumable gradOut, the sum into the main path's gradient):
+  // in a training step these 16 MB tensors are what the memory peaks on.
+  backward(gradOut: Tensor, consumable = false): Tensor {
+    const g = this.reluOut.backward(gradOut, consumable);
     const main = backwardChain(this.main(), g, this.kept);
     const shortcut = this.downsample ? this.downsample.backward(g) : g;
-    if (!this.needsInputGrad) {
-      for (const t of new Set([g, shortcut])) t.dispose();
-      return main;
-    }
-    const gx = ops.add(main, shortcut);
-    for (const t of new Set([g, shortcut, main])) t.dispose();
-    return gx;
+    if (this.needsInputGrad) ops.add(main, shortcut, { out: main });
+    for (const t of new Set([g, shortcut])) if (t !== gradOut) t.dispose();
+    return main;
   }
 
   train(mode = true): this {

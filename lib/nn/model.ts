@@ -90,8 +90,8 @@ export class Model {
     return this.net.forward(x);
   }
 
-  backward(gradOut: Tensor): Tensor {
-    return this.net.backward(gradOut);
+  backward(gradOut: Tensor, consumable = false): Tensor {
+    return this.net.backward(gradOut, consumable);
   }
 
   namedParameters(): [string, Parameter][] {

@@ -37,7 +37,12 @@ export abstract class Module {
   protected readonly modules = new Map<string, Module>();
 
   abstract forward(x: Tensor): Tensor;
-  abstract backward(gradOut: Tensor): Tensor;
+  /**
+   * The input gradient. consumable: the caller no longer needs gradOut and
+   * frees it afterwards, so the module may write the result into it (ReLU
+   * does); otherwise gradOut is left alone.
+   */
+  abstract backward(gradOut: Tensor, consumable?: boolean): Tensor;
   abstract config(): ModuleConfig;
 
   protected addParameter(name: string, p: Parameter): Parameter {
@@ -127,12 +132,14 @@ export function forwardChain(modules: readonly Module[], x: Tensor, training: bo
  * Backward through modules run by forwardChain in training: each
  * intermediate gradient is freed once the module before it has consumed it,
  * each kept activation once the modules on both sides of it are done. The
- * caller's gradOut and the returned gradient are left alone.
+ * caller's gradOut is left alone unless consumable (then the first module may
+ * write into it); the returned gradient is the caller's.
  */
-export function backwardChain(modules: readonly Module[], gradOut: Tensor, kept: (Tensor | undefined)[]): Tensor {
+export function backwardChain(modules: readonly Module[], gradOut: Tensor, kept: (Tensor | undefined)[], consumable = false): Tensor {
   let g = gradOut;
   for (let i = modules.length - 1; i >= 0; --i) {
-    const next = modules[i].backward(g);
+    // Intermediate gradients are the chain's own: a module may overwrite them.
+    const next = modules[i].backward(g, g !== gradOut || consumable);
     if (g !== gradOut && next !== g) g.dispose();
     g = next;
     kept[i]?.dispose();

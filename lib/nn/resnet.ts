@@ -55,8 +55,8 @@ export class ResNet extends Module {
     return forwardChain([...this.body, this.flatten], x, this.training, this.kept);
   }
 
-  backward(gradOut: Tensor): Tensor {
-    return backwardChain([...this.body, this.flatten], gradOut, this.kept);
+  backward(gradOut: Tensor, consumable = false): Tensor {
+    return backwardChain([...this.body, this.flatten], gradOut, this.kept, consumable);
   }
 
   train(mode = true): this {
