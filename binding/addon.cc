@@ -24,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("avgPool2dBackward", Napi::Function::New(env, AvgPool2dBackward));
   exports.Set("softmaxCrossEntropy", Napi::Function::New(env, SoftmaxCrossEntropy));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
+  exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
   exports.Set("Storage", Storage::Define(env));
   exports.Set("memoryInfo", Napi::Function::New(env, MemoryInfo));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));

@@ -47,6 +47,9 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info);
 // (param, grad, momentumBuffer|null, lr, momentum, dampening, weightDecay,
 //  nesterov, firstStep) -> ticket; in place
 Napi::Value SgdUpdate(const Napi::CallbackInfo& info);
+// (param, grad, expAvg, expAvgSq, maxExpAvgSq|null, step, lr, beta1, beta2,
+//  eps, weightDecay, decoupled, amsgrad) -> ticket; in place
+Napi::Value AdamUpdate(const Napi::CallbackInfo& info);
 // (grad, out, eta) -> ticket
 Napi::Value AdaptiveScale(const Napi::CallbackInfo& info);
 

@@ -144,4 +144,28 @@ void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf,
 // out = g * eta * sqrt(n) / max(||g||_2, 1e-12); out may alias g.
 void adaptive_scale(const float* g, int64_t n, float eta, float* out);
 
+// torch.optim.Adam / AdamW hyperparameters (PyTorch's names and defaults).
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled = false;  // AdamW: param *= 1 - lr * weight_decay; else grad += weight_decay * param
+  bool amsgrad = false;    // normalise by the running maximum of exp_avg_sq
+};
+// One torch.optim.Adam (AdamW when decoupled) step for one parameter tensor,
+// in place, with PyTorch 1.13's single-tensor arithmetic (adam.py, adamw.py;
+// _single_tensor_adam) as ATen's CPU kernels round it:
+//   decoupled:         param = param * (1 - lr * wd)
+//   else, wd != 0:     g = fma(wd, param, grad)                 (grad.add(param, alpha=wd))
+//   exp_avg    = fma(1 - beta1, g, exp_avg * beta1)             (mul_, add_(alpha=1-beta1))
+//   exp_avg_sq = fma((1 - beta2) * g, g, exp_avg_sq * beta2)    (mul_, addcmul_)
+//   amsgrad:           max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq), used below
+//   denom = sqrt(exp_avg_sq) / sqrt(1 - beta2^step) + eps
+//   param = param + (-lr / (1 - beta1^step)) * exp_avg / denom  (addcdiv_)
+// step is 1-based (the bias corrections). The bias corrections and step size
+// are computed in double and every scalar is rounded to float once, as ATen
+// does with Python numbers; the fused multiply-adds are where ATen's AVX2/
+// AVX-512 kernels contract (they match torch's CPU results bitwise there).
+// grad is only read. max_exp_avg_sq may be null unless amsgrad.
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o);
+
 }  // namespace adn

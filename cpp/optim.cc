@@ -1,10 +1,11 @@
-// The optimiser's in-place updates: torch.optim.SGD and AdderNet's adaptive
-// learning-rate scaling (SPEC.md).
+// The optimiser's in-place updates: torch.optim.SGD, torch.optim.Adam / AdamW
+// and AdderNet's adaptive learning-rate scaling (SPEC.md).
 #include "addernet.h"
 
 #include <algorithm>
 #include <cmath>
 
+#include "adam_math.h"
 #include "thread_pool.h"
 
 namespace adn {
@@ -28,6 +29,15 @@ void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf,
       }
       param[i] = param[i] + neg_lr * d;
     }
+  });
+}
+
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o) {
+  const AdamScalars a = adam_scalars(step, o, max_exp_avg_sq);
+  // Elementwise, so any split gives the same bits.
+  parallel_ranges(n, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) adam_element(a, i, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
   });
 }
 

@@ -268,5 +268,26 @@ void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf,
   }
 }
 
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o) {
+  const double bias1 = 1.0 - std::pow(o.beta1, double(step));
+  const double bias2 = 1.0 - std::pow(o.beta2, double(step));
+  for (int64_t i = 0; i < n; ++i) {
+    double p = param[i], g = grad[i];
+    if (o.decoupled) p *= 1.0 - o.lr * o.weight_decay;
+    else g += o.weight_decay * p;
+    const double m = o.beta1 * exp_avg[i] + (1.0 - o.beta1) * g;
+    const double v = o.beta2 * exp_avg_sq[i] + (1.0 - o.beta2) * g * g;
+    double s = v;
+    if (o.amsgrad) {
+      s = std::max(double(max_exp_avg_sq[i]), v);
+      max_exp_avg_sq[i] = float(s);
+    }
+    exp_avg[i] = float(m);
+    exp_avg_sq[i] = float(v);
+    param[i] = float(p - o.lr / bias1 * m / (std::sqrt(s / bias2) + o.eps));
+  }
+}
+
 }  // namespace ref
 }  // namespace adn

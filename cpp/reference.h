@@ -34,6 +34,9 @@ LossResult softmax_cross_entropy(int64_t n, int64_t k, const float* logits,
 void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf, double lr,
                 double momentum, double dampening, double weight_decay, bool nesterov,
                 bool first_step);
+// torch.optim.Adam / AdamW from the formulas, in double (state stored as float).
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o);
 
 }  // namespace ref
 }  // namespace adn

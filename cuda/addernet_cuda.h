@@ -164,6 +164,11 @@ LossResult softmax_cross_entropy_sync(int64_t n, int64_t k, const float* logits,
 void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf, double lr,
                 double momentum, double dampening, double weight_decay, bool nesterov,
                 bool first_step, Stream stream = nullptr);
+// torch.optim.Adam / AdamW in place; see adn::adam_update (bitwise the same
+// results: both run adn::adam_element, cpp/adam_math.h).
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o,
+                 Stream stream = nullptr);
 
 }  // namespace cuda
 }  // namespace adn

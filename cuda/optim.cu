@@ -1,8 +1,10 @@
-// In-place optimiser updates on the GPU, mirroring cpp/optim.cc: SGD and the
-// adaptive learning-rate scale (its norm is a fixed-partition sum).
+// In-place optimiser updates on the GPU, mirroring cpp/optim.cc: SGD, Adam /
+// AdamW (the same element step as the CPU, cpp/adam_math.h) and the adaptive
+// learning-rate scale (its norm is a fixed-partition sum).
 #include <algorithm>
 #include <cmath>
 
+#include "adam_math.h"
 #include "common.cuh"
 
 namespace adn {
@@ -25,6 +27,13 @@ __global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* bu
     }
     param[i] = param[i] + neg_lr * d;
   }
+}
+
+// ---- Adam / AdamW ---------------------------------------------------------------
+
+__global__ void adam_kernel(int64_t n, AdamScalars a, float* param, const float* grad,
+                            float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq) {
+  GRID_STRIDE(i, n) { adam_element(a, i, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq); }
 }
 
 // ---- Adaptive learning-rate scale -------------------------------------------------
@@ -78,6 +87,16 @@ void sgd_update(int64_t n, float* param, const float* grad, float* momentum_buf,
       n, param, grad, momentum_buf, float(weight_decay), float(momentum), float(1.0 - dampening),
       float(-lr), weight_decay != 0.0, momentum != 0.0, nesterov, first_step);
   check_launch("sgd_update");
+}
+
+void adam_update(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, int64_t step, const AdamOptions& o, Stream stream) {
+  need(n >= 0, "adam_update: n must be >= 0");
+  const AdamScalars a = adam_scalars(step, o, max_exp_avg_sq);
+  if (n == 0) return;
+  adam_kernel<<<grid_for(n), kThreads, 0, raw(stream)>>>(n, a, param, grad, exp_avg, exp_avg_sq,
+                                                         max_exp_avg_sq);
+  check_launch("adam_update");
 }
 
 void adaptive_scale(const float* g, int64_t n, float eta, float* out, Stream stream,

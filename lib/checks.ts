@@ -76,6 +76,16 @@ export function checkNumberIn(value: unknown, argument: string, min: number, max
   return value;
 }
 
+/** Adam's betas (PyTorch's rule): a pair of numbers, each in [0, 1). */
+export function checkBetas(value: unknown, argument: string): [number, number] {
+  const what = 'a pair of numbers in [0, 1)';
+  if (!Array.isArray(value) || value.length !== 2 || value.some((b) => typeof b !== 'number')) {
+    throw typeError(argument, what, value);
+  }
+  if (value.some((b: number) => !(b >= 0 && b < 1))) throw rangeError('ERR_ADDERNET_OPTION', argument, what, describe(value));
+  return [value[0], value[1]];
+}
+
 export function checkInputShape(value: unknown, argument: string): [number, number, number, number] {
   const what = 'an array of 4 integers >= 1 ([N, C, H, W])';
   if (!Array.isArray(value) || value.length !== 4 || value.some((d) => typeof d !== 'number')) {

@@ -4,10 +4,11 @@
  */
 import * as data from './data/index';
 import * as models from './nn/models';
+import * as callbacks from './nn/callbacks';
 import * as nn from './nn/index';
 import * as ops from './ops/index';
 
-export { ops, nn, models, data };
+export { ops, nn, models, data, callbacks };
 /** @deprecated The training ops are in `ops` now; `trainOps` is the same namespace, kept for old code. */
 export const trainOps = ops;
 export { Tensor, tensor, zeros, isTensor, memoryInfo, emptyCache, setCacheLimit, resetPeakMemory } from './tensor';
@@ -15,18 +16,21 @@ export type { Device, Dtype, MemoryInfo } from './tensor';
 export type { Conv2dOptions, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops/index';
 export type {
   BatchNormOptions, BatchNormResult, BatchNormGradients, Pool2dOptions, MaxPool2dResult,
-  SoftmaxCrossEntropyOptions, SoftmaxCrossEntropyResult, SgdOptions,
+  SoftmaxCrossEntropyOptions, SoftmaxCrossEntropyResult, SgdOptions, AdamUpdateOptions,
 } from './ops/index';
 export { backendInfo, setNumThreads, setIsa, supportedIsas } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export type { AddernetError, AddernetErrorCode } from './errors';
 export { Model } from './nn/model';
 export type { ModelInfo, ModelConfig } from './nn/model';
+export { formatSummary } from './nn/summary';
+export type { ModelSummary, SummaryRow, SummaryTotals, SummaryOptions } from './nn/summary';
 export type { ModelOptions, ResNetOptions } from './nn/models';
-export { SGD, scheduledLr } from './nn/optim';
-export type { SGDOptions, Schedule } from './nn/optim';
-export { fit, evaluate } from './nn/fit';
-export type { FitOptions, FitCallbacks, History, EpochLogs, BatchLogs, Evaluation } from './nn/fit';
+export { Optimizer, SGD, Adam, AdamW, scheduledLr } from './nn/optim';
+export type { SGDOptions, AdamOptions, AdamWOptions, Schedule } from './nn/optim';
+export { fit, evaluate, recalibrateBatchNorm } from './nn/fit';
+export type { EarlyStoppingOptions, EarlyStoppingState } from './nn/callbacks';
+export type { RecalibrationOptions, Recalibration, FitControl, StopInfo, FitOptions, FitCallbacks, History, EpochLogs, BatchLogs, Evaluation } from './nn/fit';
 export { saveModel, loadModel } from './nn/checkpoint';
 export { readSafetensors, writeSafetensors } from './io/safetensors';
 export type { Dataset, DatasetSplit } from './data/dataset';

@@ -97,6 +97,11 @@ export interface NativeAddon {
     param: Buf, grad: Buf, momentumBuffer: Buf | null,
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
   ): number;
+  /** torch.optim.Adam (AdamW when decoupled) in place; step is 1-based; maxExpAvgSq is needed with amsgrad. */
+  adamUpdate(
+    param: Buf, grad: Buf, expAvg: Buf, expAvgSq: Buf, maxExpAvgSq: Buf | null, step: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, decoupled: boolean, amsgrad: boolean,
+  ): number;
   backendInfo(): {
     isa: 'avx512' | 'avx2' | 'scalar'; threads: number; cacheLimit: number; layerMemoryLimit: number; warnings: string[];
   };

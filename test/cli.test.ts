@@ -1,6 +1,6 @@
 // The `addernet` command as users run it (node dist/lib/cli/main.js in child
 // processes): train --json on a small subset, the checkpoint and plot it
-// writes, eval, predict on generated PNGs, bad flags (exit 2), Ctrl-C.
+// writes, eval, predict on generated PNGs, summary, bad flags (exit 2), Ctrl-C.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,6 +64,10 @@ describe('addernet train', () => {
     expect(result.testAccuracy).toBeGreaterThan(0.5); // a CNN learns MNIST within one small epoch
     for (const k of ['trainLoss', 'testLoss', 'examplesPerSecond', 'seconds']) expect(Number.isFinite(result[k]) && result[k] > 0, k).toBe(true);
     expect(result.history).toHaveLength(1);
+    // The model summary rides along (LeNet-5-BN CNN: 416,520 taps + 6,508 BN elements, + fc3's 10 biases).
+    expect(result.summary).toMatchObject({ arch: 'lenet5bn', layer: 'conv', inputShape: [1, 28, 28], outputShape: [10] });
+    expect(result.summary.totals).toMatchObject({ parameters: 61_932, multiplications: 423_028, additions: 423_038 });
+    expect(result.summary.rows[0]).toMatchObject({ name: 'conv1', type: 'Conv2d', outputShape: [6, 28, 28] });
     expect(result.checkpoint).toBe('runs/conv.safetensors');
     expect(result.plot).toBe('runs/conv.svg');
     const svg = fs.readFileSync(path.join(tmp, 'runs', 'conv.svg'), 'utf8');
@@ -87,6 +91,11 @@ describe('addernet train', () => {
     const r = cli(['train', '--epochs', '2', '--limit', '500', '--out', 'adder.safetensors']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Training lenet5bn \(AdderNet\) on mnist: 500 train/);
+    // The model summary at the start, before the results.
+    expect(r.stdout).toMatch(/^Model: lenet5bn \(AdderNet\), input \[1, 28, 28\]/m);
+    expect(r.stdout).toMatch(/^conv1 +Adder2d +\[6, 28, 28\] +150 +0 +235,200$/m);
+    expect(r.stdout).toContain('6.52K multiplications, 840K additions per example');
+    expect(r.stdout.indexOf('Model: lenet5bn')).toBeLessThan(r.stdout.indexOf('test accuracy'));
     expect(r.stdout).toMatch(/test accuracy +\d+\.\d\d%/);
     expect(r.stderr).toMatch(/epoch 1\/2 .*ex\/s/);
     expect(r.stderr).toMatch(/epoch 2\/2 /);
@@ -120,6 +129,12 @@ describe('addernet train', () => {
     [['eval', 'm.safetensors', '--device', 'cuda'], '--device cuda'],
     [['predict', 'm.safetensors', 'x.png', '--device', 'cuda'], '--device cuda'],
     [['compare', '--device', 'cuda'], '--device cuda'],
+    [['summary', '--model', 'vgg16'], '--model'],
+    [['summary', '--layer', 'mult'], '--layer'],
+    [['summary', '--classes', '0', '--model', 'resnet20'], '--classes'],
+    [['summary', '--classes', '100'], '--classes'],
+    [['summary', 'runs/conv.safetensors', '--model', 'resnet20'], '--model'],
+    [['summary', 'a.safetensors', 'b.safetensors'], 'b.safetensors'],
   ])('exits 2 naming the problem: %j', (args, name) => {
     const r = cli(args);
     expect(r.status, r.stderr).toBe(2);
@@ -151,6 +166,40 @@ describe('addernet train', () => {
     expect(await exited).toBe(130);
     expect(stderr).toMatch(/interrupted: no checkpoint written/i);
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('interrupted') || f.includes('.tmp'))).toEqual([]);
+  });
+});
+
+describe('addernet summary', () => {
+  it('prints the table of a reference model (text and --json)', () => {
+    const r = cli(['summary', '--model', 'lenet5bn', '--layer', 'adder']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Model: lenet5bn \(AdderNet\)/);
+    expect(r.stdout).toMatch(/^fc1 +AdderLinear +\[120\] +48,000 +0 +96,000$/m);
+    expect(r.stdout).toMatch(/^Total +61,942 +6,518 +839,558$/m);
+    expect(Math.max(...r.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+    const j = cli(['summary', '--model', 'resnet20', '--layer', 'conv', '--classes', '100', '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    const out = JSON.parse(j.stdout);
+    expect(out).toMatchObject({ command: 'summary', arch: 'resnet20', layer: 'conv', outputShape: [100] });
+    expect(out.totals.parameters).toBe(272_484 + 64 * 90 + 2 * 90); // fc and bn2 for 100 classes instead of 10
+    expect(out.rows.find((row: any) => row.name === 'layer3.0.downsample.0')).toMatchObject({ type: 'Conv2d', outputShape: [64, 8, 8] });
+  });
+
+  it('summarises a checkpoint', () => {
+    const r = cli(['summary', 'runs/conv.safetensors', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ command: 'summary', checkpoint: 'runs/conv.safetensors', arch: 'lenet5bn', layer: 'conv' });
+    expect(out.totals).toMatchObject({ parameters: 61_932, multiplications: 423_028, additions: 423_038 });
+  });
+
+  it('--help explains the counting; the command list names it', () => {
+    const r = cli(['summary', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['--model', '--layer', '--classes', '--json']) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toContain('2 additions per tap');
+    expect(cli(['--help']).stdout).toMatch(/^ {2}summary +/m);
+    expect(cli(['train', '--help']).stdout).toContain('model summary');
   });
 });
 

@@ -8,10 +8,14 @@ import { native } from '../lib/native';
 import { Tensor, tensor, zeros } from '../lib/tensor';
 import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
-  maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
+  adamUpdate, maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
+  type AdamUpdateOptions,
 } from '../lib/ops/index';
 import { describeEachDevice, onDevice, type TestDevice } from './devices';
-import { batchNormRef, crossEntropyRef, dot, mulberry32, poolRef, sgdStepRef, sizeOf } from './reference';
+import { sameBits } from './nn-helpers';
+import {
+  adamRefState, adamStepRef, batchNormRef, crossEntropyRef, dot, mulberry32, poolRef, sgdStepRef, sizeOf,
+} from './reference';
 
 // ---- Helpers ----------------------------------------------------------------
 
@@ -331,7 +335,7 @@ describeEachDevice('softmaxCrossEntropy', (device) => {
   });
 });
 
-describeEachDevice('sgdUpdate', (device) => {
+describeEachDevice('sgdUpdate and adamUpdate', (device) => {
   const { tensor, zeros } = on(device);
 
   const variants = [
@@ -364,6 +368,48 @@ describeEachDevice('sgdUpdate', (device) => {
       lr: 0.5, momentum: 0, weightDecay: 0, nesterov: false, firstStep: true,
     });
     expect(Array.from(param.dataSync())).toEqual([0.5, 1.5]);
+  });
+
+  const adamVariants: Omit<AdamUpdateOptions, 'step' | 'maxExpAvgSq'>[] = [
+    { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+    { lr: 1e-2, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 },
+    { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, decoupled: true },
+    { lr: 3e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.05, amsgrad: true },
+    { lr: 1e-2, betas: [0.5, 0.9], eps: 1e-3, weightDecay: 0.2, decoupled: true, amsgrad: true },
+    { lr: 1e-2, betas: [0, 0.999], eps: 1e-8, weightDecay: 0 },
+  ];
+  for (const v of adamVariants) {
+    it(`adamUpdate follows torch.optim.Adam / AdamW over several steps: ${JSON.stringify(v)}`, () => {
+      const n = 70_001; // large enough for the threaded path
+      const param = tensor(uniform(n), [n]);
+      const [m, s, smax] = [zeros([n]), zeros([n]), zeros([n])];
+      const p64 = Float64Array.from(param.dataSync());
+      const state = adamRefState(n);
+      for (let step = 1; step <= 5; step++) {
+        const g = uniform(n, -2, 2).map((x) => x * 10 ** (step - 3)); // magnitudes that change per step
+        const grad = tensor(g, [n]);
+        adamUpdate(param, grad, m, s, { ...v, step, maxExpAvgSq: v.amsgrad ? smax : undefined });
+        adamStepRef(p64, state, g, { ...v, step });
+        expect(sameBits(grad.dataSync(), g), 'grad is only read').toBe(true);
+      }
+      expect([param.device, m.device, s.device]).toEqual([device, device, device]);
+      expectClose(param.dataSync(), p64, 1e-6, 1e-5, 'param');
+      expectClose(m.dataSync(), state.expAvg, 1e-6, 1e-5, 'expAvg');
+      expectClose(s.dataSync(), state.expAvgSq, 1e-9, 1e-5, 'expAvgSq');
+      if (v.amsgrad) expectClose(smax.dataSync(), state.maxExpAvgSq, 1e-9, 1e-5, 'maxExpAvgSq');
+      else expect(smax.dataSync().every((x) => x === 0), 'maxExpAvgSq untouched without amsgrad').toBe(true);
+    });
+  }
+
+  it('adamUpdate: the first step moves each weight by lr * g / (|g| + eps) (bias correction), AdamW shrinks it first', () => {
+    const g = tensor(new Float32Array([0.5, -2, 1e-3, 0]), [4]);
+    const base = { lr: 0.1, betas: [0.9, 0.999] as const, eps: 1e-8, step: 1 };
+    const p = tensor(new Float32Array([1, 1, 1, 1]), [4]);
+    adamUpdate(p, g, zeros([4]), zeros([4]), { ...base, weightDecay: 0 });
+    expectClose(p.dataSync(), [0.9, 1.1, 1 - 0.1 * 1e-3 / (1e-3 + 1e-8), 1], 1e-7, 0, 'adam');
+    const q = tensor(new Float32Array([1, 1, 1, 1]), [4]);
+    adamUpdate(q, g, zeros([4]), zeros([4]), { ...base, weightDecay: 0.5, decoupled: true });
+    expectClose(q.dataSync(), [0.85, 1.05, 0.95 - 0.1 * 1e-3 / (1e-3 + 1e-8), 0.95], 1e-7, 0, 'adamw');
   });
 });
 
@@ -481,6 +527,47 @@ describe('argument errors', () => {
     expectError(() => reluBackward(x, randTensor([96])), RangeError, 'ERR_ADDERNET_SHAPE');
   });
 
+  it('adamUpdate', () => {
+    const p = zeros([4]);
+    const base: AdamUpdateOptions = { lr: 0.1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, step: 1 };
+    const run = (o: Partial<AdamUpdateOptions>, m: unknown = zeros([4]), v: unknown = zeros([4])) =>
+      () => adamUpdate(p, zeros([4]), m as Tensor, v as Tensor, { ...base, ...o } as AdamUpdateOptions);
+    expectError(() => adamUpdate(p, zeros([3]), zeros([4]), zeros([4]), base), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [4] (the shape of param) for grad but received shape [3]');
+    expectError(run({}, zeros([2, 2])), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [4] (the shape of param) for expAvg but received shape [2, 2]');
+    expectError(run({}, zeros([4]), null), TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Tensor for expAvgSq but received null');
+    expectError(() => adamUpdate(new Float32Array(4) as never, p, p, p, base), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor for param but received Float32Array of length 4');
+    expectError(() => adamUpdate(p, p, p, p, undefined as never), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected an options object for opts but received undefined');
+    expectError(run({ lr: -1 }), RangeError, 'ERR_ADDERNET_OPTION', 'Expected a finite number >= 0 for opts.lr but received -1');
+    expectError(run({ betas: [0.9, 1] }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a pair of numbers in [0, 1) for opts.betas but received [0.9, 1]');
+    expectError(run({ betas: [-0.1, 0.9] }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a pair of numbers in [0, 1) for opts.betas but received [-0.1, 0.9]');
+    expectError(run({ betas: 0.9 as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a pair of numbers in [0, 1) for opts.betas but received 0.9');
+    expectError(run({ betas: [0.9] as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a pair of numbers in [0, 1) for opts.betas but received [0.9]');
+    expectError(run({ eps: NaN }), RangeError, 'ERR_ADDERNET_OPTION', 'Expected a finite number >= 0 for opts.eps but received NaN');
+    expectError(run({ weightDecay: -1e-4 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected a finite number >= 0 for opts.weightDecay but received -0.0001');
+    expectError(run({ step: 0 }), RangeError, 'ERR_ADDERNET_OPTION', 'Expected an integer >= 1 for opts.step but received 0');
+    expectError(run({ step: 1.5 }), RangeError, 'ERR_ADDERNET_OPTION', 'Expected an integer >= 1 for opts.step but received 1.5');
+    expectError(run({ step: undefined }), TypeError, 'ERR_ADDERNET_TYPE', 'Expected an integer >= 1 for opts.step but received undefined');
+    expectError(run({ decoupled: 1 as never }), TypeError, 'ERR_ADDERNET_TYPE', 'Expected a boolean for opts.decoupled but received 1');
+    expectError(run({ amsgrad: true }), TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Tensor for opts.maxExpAvgSq but received undefined');
+    expectError(run({ amsgrad: true, maxExpAvgSq: zeros([5]) }), RangeError, 'ERR_ADDERNET_SHAPE',
+      'Expected shape [4] (the shape of param) for opts.maxExpAvgSq but received shape [5]');
+    expectError(run({ maxExpAvgSq: [0, 0, 0, 0] as never }), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Tensor for opts.maxExpAvgSq but received [0, 0, 0, 0]');
+    const gone = zeros([4]);
+    gone.dispose();
+    expectError(run({}, gone), Error, 'ERR_ADDERNET_DISPOSED');
+    expect(p.dataSync().every((v) => v === 0), 'nothing was written').toBe(true);
+  });
+
   it('the binding re-checks every length, whatever JS passes', () => {
     const f = (n: number): Float32Array => new Float32Array(n);
     expectError(() => native.batchNormForward(f(24), f(3), f(3), f(3), f(3), f(23), f(3), f(3), [2, 3, 4], true, 0.1, 1e-5),
@@ -497,6 +584,20 @@ describe('argument errors', () => {
       RangeError, 'ERR_ADDERNET_SIZE', 'Expected 20 elements for gradLogits but received 19');
     expectError(() => native.sgdUpdate(f(4), f(4), null, 0.1, 0.9, 0, 0, false, true),
       TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Float32Array for momentumBuffer (momentum is not 0) but received null');
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(3), null, 1, 0.1, 0.9, 0.999, 1e-8, 0, false, false),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for expAvgSq but received 3');
+    expectError(() => native.adamUpdate(f(4), f(5), f(4), f(4), null, 1, 0.1, 0.9, 0.999, 1e-8, 0, false, false),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for grad but received 5');
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(4), f(2), 1, 0.1, 0.9, 0.999, 1e-8, 0, false, true),
+      RangeError, 'ERR_ADDERNET_SIZE', 'Expected 4 elements for maxExpAvgSq but received 2');
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(4), null, 1, 0.1, 0.9, 0.999, 1e-8, 0, false, true),
+      TypeError, 'ERR_ADDERNET_TYPE', 'Expected a Float32Array for maxExpAvgSq (amsgrad is true) but received null');
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(4), null, 0, 0.1, 0.9, 0.999, 1e-8, 0, false, false),
+      RangeError, 'ERR_ADDERNET_OPTION', 'Expected an integer >= 1 for step but received 0');
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(4), null, 1.5, 0.1, 0.9, 0.999, 1e-8, 0, false, false),
+      RangeError, 'ERR_ADDERNET_OPTION', /Expected an integer for step/);
+    expectError(() => native.adamUpdate(f(4), f(4), f(4), f(4), null, 1, 0.1, 0.9, 0.999, 1e-8, 0, 'no' as never, false),
+      TypeError, 'ERR_ADDERNET_TYPE', 'Expected a boolean for decoupled but received a string');
     expectError(() => native.softmaxCrossEntropy(f(20), new Float32Array(2) as never, null, [2, 10]),
       TypeError, 'ERR_ADDERNET_TYPE', 'Expected an Int32Array for labels but received Float32Array');
     expectError(() => native.reluForward([1, 2] as never, f(2)), TypeError, 'ERR_ADDERNET_TYPE',

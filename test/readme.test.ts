@@ -34,6 +34,8 @@ describe('README examples', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     expect(blocks.some((b) => b.includes('await fit('))).toBe(true);
     expect(blocks.some((b) => b.includes('ops.adder2d('))).toBe(true);
+    // Every block is run by one of the tests below.
+    expect(blocks.every((b) => ['await fit(', 'ops.adder2d(', 'callbacks.earlyStopping('].some((k) => b.includes(k)))).toBe(true);
   });
 
   it('type-check against the package declarations', () => {
@@ -55,6 +57,19 @@ describe('README examples', () => {
     // evaluate() after 20 epochs on the bundled digits: well above chance.
     const acc = /accuracy: ([0-9.]+)/.exec(r.out);
     expect(acc, r.out).not.toBeNull();
+    expect(Number(acc![1])).toBeGreaterThan(0.9);
+  }, 300_000);
+
+  it('run as written: the training workflow (summary, early stopping, recalibration)', () => {
+    const i = blocks.findIndex((b) => b.includes('callbacks.earlyStopping('));
+    expect(i).toBeGreaterThanOrEqual(0);
+    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+    const r = run(`example-${i}.mjs`);
+    expect(r.signal, r.out).toBeNull();
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/Adder2d/); // the summary table
+    expect(r.out).toMatch(/epoch 0, lr /);
+    const acc = /accuracy: ([0-9.]+)/.exec(r.out);
     expect(Number(acc![1])).toBeGreaterThan(0.9);
   }, 300_000);
 

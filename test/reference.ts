@@ -431,6 +431,43 @@ export function sgdStepRef(param: Float64Array, buf: Float64Array, grad: Data, o
   }
 }
 
+export interface AdamRefOptions {
+  lr: number; betas: readonly [number, number]; eps: number; weightDecay: number;
+  /** AdamW: param *= 1 - lr * weightDecay instead of grad += weightDecay * param. */
+  decoupled?: boolean;
+  amsgrad?: boolean;
+  /** 1-based step number (bias correction). */
+  step: number;
+}
+
+/** Adam's running averages (and AMSGrad's maximum), zeros before the first step. */
+export interface AdamRefState { expAvg: Float64Array; expAvgSq: Float64Array; maxExpAvgSq: Float64Array }
+
+export const adamRefState = (n: number): AdamRefState =>
+  ({ expAvg: new Float64Array(n), expAvgSq: new Float64Array(n), maxExpAvgSq: new Float64Array(n) });
+
+/**
+ * One torch.optim.Adam (AdamW when decoupled) step in float64, from the
+ * formulas: m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2, v' = max(v', v) with
+ * AMSGrad, param -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+ */
+export function adamStepRef(param: Float64Array, state: AdamRefState, grad: Data, o: AdamRefOptions): void {
+  const [b1, b2] = o.betas;
+  const bias1 = 1 - b1 ** o.step;
+  const bias2 = 1 - b2 ** o.step;
+  const { expAvg: m, expAvgSq: v, maxExpAvgSq: vmax } = state;
+  for (let i = 0; i < param.length; i++) {
+    let g = grad[i];
+    if (o.decoupled) param[i] *= 1 - o.lr * o.weightDecay;
+    else g += o.weightDecay * param[i];
+    m[i] = b1 * m[i] + (1 - b1) * g;
+    v[i] = b2 * v[i] + (1 - b2) * g * g;
+    let s = v[i];
+    if (o.amsgrad) s = vmax[i] = Math.max(vmax[i], v[i]);
+    param[i] -= ((o.lr / bias1) * m[i]) / (Math.sqrt(s) / Math.sqrt(bias2) + o.eps);
+  }
+}
+
 /** SPEC.md's adaptive learning rate: eta * sqrt(k) / max(||g||, 1e-12) * g, and its norm ||g||. */
 export function adaptiveScaleRef(g: Data, eta: number): { scaled: Float64Array; norm: number } {
   const s = Float64Array.from(g);

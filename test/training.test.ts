@@ -6,10 +6,13 @@
 // (./devices.ts): parameters and inputs on the device, models .to(device),
 // fit/evaluate with { device }.
 import { describe, expect, it } from 'vitest';
-import { evaluate, fit, models, nn, ops, scheduledLr, SGD, type Dataset, type Model } from '../lib/index';
+import {
+  Adam, AdamW, evaluate, fit, memoryInfo, models, nn, ops, scheduledLr, SGD, type AdamOptions, type Dataset, type Model, type Optimizer,
+  type Tensor,
+} from '../lib/index';
 import { describeEachDevice, onDevice } from './devices';
 import { makeRng, rejected, sameBits, sizeOf } from './nn-helpers';
-import { adaptiveScaleRef, sgdStepRef } from './reference';
+import { adamRefState, adamStepRef, adaptiveScaleRef, sgdStepRef } from './reference';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -112,6 +115,250 @@ describeEachDevice('SGD with the adaptive learning rate (SPEC.md)', (device) => 
     expect(() => new SGD([adder], { lr: 0 })).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_OPTION' }));
     expect(() => new SGD([adder], { lr: 0.1, eta: -1 })).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_OPTION' }));
     expect(() => new SGD([adder], { lr: 0.1, nesterov: true })).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_OPTION' }));
+  });
+});
+
+describeEachDevice('Adam and AdamW with the adaptive learning rate (SPEC.md)', (device) => {
+  const { tensor, zeros, device: d } = onDevice(device);
+
+  function setup() {
+    const rng = makeRng(3);
+    const adder = new nn.Parameter(tensor(rng.normalArray(24), [2, 3, 2, 2]), 'adder');
+    const plain = new nn.Parameter(tensor(rng.normalArray(5), [5]));
+    return { rng, adder, plain };
+  }
+
+  /** Writes the gradients of one step and steps: the adder's at scale 1, the plain one's at 10^step (the scale matters to Adam only when it changes between steps). */
+  function trajectory(make: (params: nn.Parameter[]) => Optimizer, steps = 4) {
+    const { rng, adder, plain } = setup();
+    const a0 = adder.value.dataSync().slice();
+    const b0 = plain.value.dataSync().slice();
+    const opt = make([adder, plain]);
+    const ga: Float32Array[] = [];
+    const gp: Float32Array[] = [];
+    for (let s = 0; s < steps; s++) {
+      ga.push(rng.normalArray(24, 10 ** -s));
+      gp.push(rng.normalArray(5, 10 ** s));
+      adder.grad.storage.write(ga[s]);
+      plain.grad.storage.write(gp[s]);
+      opt.step();
+    }
+    expect([adder.value.device, plain.value.device]).toEqual([device, device]);
+    return { adder: adder.value.dataSync(), plain: plain.value.dataSync(), a0, b0, ga, gp, opt };
+  }
+
+  /** torch.optim.Adam / AdamW in float64 (adamStepRef), the adder gradient replaced by eta*sqrt(k)/||g|| * g. */
+  function reference(p0: Float32Array, grads: Float32Array[], o: Required<Omit<AdamOptions, 'decoupledWeightDecay'>> & { decoupled: boolean }, adder: boolean) {
+    const p = Float64Array.from(p0);
+    const state = adamRefState(p.length);
+    grads.forEach((g, s) => {
+      adamStepRef(p, state, adder ? adaptiveScaleRef(g, o.eta).scaled : g, { ...o, step: s + 1 });
+    });
+    return p;
+  }
+
+  const cases: { name: string; make: (ps: nn.Parameter[]) => Adam; want: Required<Omit<AdamOptions, 'decoupledWeightDecay'>> & { decoupled: boolean } }[] = [
+    {
+      name: 'Adam, L2 weight decay',
+      make: (ps) => new Adam(ps, { lr: 0.01, weightDecay: 0.01, eta: 0.3 }),
+      want: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, amsgrad: false, eta: 0.3, decoupled: false },
+    },
+    {
+      name: 'Adam, AMSGrad',
+      make: (ps) => new Adam(ps, { lr: 0.05, betas: [0.8, 0.99], eps: 1e-6, amsgrad: true }),
+      want: { lr: 0.05, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0, amsgrad: true, eta: 0.2, decoupled: false },
+    },
+    {
+      name: 'AdamW (weight decay 1e-2 by default)',
+      make: (ps) => new AdamW(ps, { lr: 0.01 }),
+      want: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, eta: 0.2, decoupled: true },
+    },
+    {
+      name: 'AdamW, AMSGrad',
+      make: (ps) => new AdamW(ps, { lr: 0.02, weightDecay: 0.1, amsgrad: true }),
+      want: { lr: 0.02, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1, amsgrad: true, eta: 0.2, decoupled: true },
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: follows the float64 reference with bias correction, scaling only the adder filters`, () => {
+      const got = trajectory(c.make);
+      const wantA = reference(got.a0, got.ga, c.want, true);
+      const wantP = reference(got.b0, got.gp, c.want, false);
+      for (let i = 0; i < 24; i++) expect(got.adder[i]).toBeCloseTo(wantA[i], 5);
+      for (let i = 0; i < 5; i++) expect(got.plain[i]).toBeCloseTo(wantP[i], 5);
+      // Scaling the plain gradient too, or the adder one not at all, would land elsewhere.
+      const wrongA = reference(got.a0, got.ga, c.want, false);
+      const wrongP = reference(got.b0, got.gp, c.want, true);
+      expect(Math.max(...wantA.map((v, i) => Math.abs(v - wrongA[i])))).toBeGreaterThan(1e-3);
+      expect(Math.max(...wantP.map((v, i) => Math.abs(v - wrongP[i])))).toBeGreaterThan(1e-3);
+      got.opt.dispose();
+    });
+  }
+
+  // torch.optim.Adam / AdamW (PyTorch 1.13, foreach=False, CPU float32, AVX2 kernels) after
+  // 3 steps, with the adder gradient scaled as adn::adaptive_scale does (float
+  // eta, a sequential double sum) before it is handed to torch. Generated once by:
+  //   f32 = np.float32
+  //   def spec_scale(g, eta=0.2):
+  //       sq = 0.0
+  //       for v in g.tolist(): sq += v * v
+  //       alpha = float(f32(eta)) * math.sqrt(len(g)) / max(math.sqrt(sq), 1e-12)
+  //       return torch.tensor(np.array([f32(v * alpha) for v in g.tolist()], dtype=f32))
+  //   a0 = torch.tensor([((i * 37) % 23 - 11) / 7 for i in range(24)])
+  //   b0 = torch.tensor([((i * 3) % 5 - 2) / 3 for i in range(5)])
+  //   ga = lambda s: torch.tensor([((i * 13 + s * 7) % 17 - 8) * 0.3 * (s + 1) for i in range(24)])
+  //   gb = lambda s: torch.tensor([((i * 5 + s * 3) % 7 - 3) / 3 / (s + 1) for i in range(5)])
+  //   a, b = torch.nn.Parameter(a0.clone()), torch.nn.Parameter(b0.clone())
+  //   opt = Opt([a, b], foreach=False, **kw)   # each case below
+  //   for s in range(3):
+  //       a.grad, b.grad = spec_scale(ga(s)), gb(s)
+  //       opt.step()
+  const torchCases: { make: (ps: nn.Parameter[]) => Adam; kw: string; adder: number[]; plain: number[] }[] = [
+    {
+      make: (ps) => new Adam(ps, { lr: 0.01, weightDecay: 0.01 }),
+      kw: 'Adam(lr=0.01, weight_decay=0.01)',
+      adder: [-1.5522572994232178, 0.41724374890327454, -0.8794034719467163, 1.1536586284637451, -0.12709836661815643, -1.442169427871704, 0.5717192888259888, -0.7059447169303894, 1.2973294258117676, -0.018468361347913742, -1.2871360778808594, 0.7170069813728333, -0.5507197380065918, 1.406622290611267, 0.13618259131908417, -1.1420484781265259, 0.8727784156799316, -0.41005146503448486, 1.5589004755020142, 0.26280030608177185, -0.986759603023529, 1.0149571895599365, -0.3004360795021057, -1.5697078704833984],
+      plain: [-0.6469305753707886, 0.31756773591041565, -0.3348664939403534, 0.687213122844696, -0.020818406715989113],
+    },
+    {
+      make: (ps) => new Adam(ps, { lr: 0.05, betas: [0.8, 0.99], eps: 1e-6, amsgrad: true }),
+      kw: 'Adam(lr=0.05, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)',
+      adder: [-1.4864656925201416, 0.3779958188533783, -0.9710243344306946, 1.2022393941879272, -0.0714222863316536, -1.4999260902404785, 0.5781968235969543, -0.6773058176040649, 1.3420816659927368, -0.08899956941604614, -1.2949031591415405, 0.7308061718940735, -0.4713902771472931, 1.3257495164871216, 0.11400094628334045, -1.1934856176376343, 0.9385135173797607, -0.34360864758491516, 1.5208529233932495, 0.17183279991149902, -0.9406178593635559, 1.0714348554611206, -0.3570689260959625, -1.5646603107452393],
+      plain: [-0.5749508738517761, 0.2599586844444275, -0.3925327658653259, 0.7668797373771667, -0.09963721036911011],
+    },
+    {
+      make: (ps) => new AdamW(ps, { lr: 0.01 }),
+      kw: 'AdamW(lr=0.01)',
+      adder: [-1.5526859760284424, 0.41756725311279297, -0.879643440246582, 1.1546237468719482, -0.12715020775794983, -1.4431426525115967, 0.5719516277313232, -0.7065151333808899, 1.2979923486709595, -0.018472526222467422, -1.2878673076629639, 0.7174620628356934, -0.5509942770004272, 1.4069722890853882, 0.1362866312265396, -1.152600646018982, 0.8734275102615356, -0.4101717174053192, 1.5600816011428833, 0.26287078857421875, -0.9875906109809875, 1.015364170074463, -0.3006283640861511, -1.5702625513076782],
+      plain: [-0.6468774080276489, 0.3175932765007019, -0.3449026048183441, 0.687213659286499, -0.020818103104829788],
+    },
+    {
+      make: (ps) => new AdamW(ps, { lr: 0.02, weightDecay: 0.1, amsgrad: true }),
+      kw: 'AdamW(lr=0.02, weight_decay=0.1, amsgrad=True)',
+      adder: [-1.5255811214447021, 0.4043278396129608, -0.897418737411499, 1.1601639986038208, -0.11078164726495743, -1.4499354362487793, 0.5694504976272583, -0.6949551105499268, 1.3032467365264893, -0.03685689717531204, -1.283036231994629, 0.7167378067970276, -0.5275702476501465, 1.3777698278427124, 0.12901291251182556, -1.1561580896377563, 0.8850145936012268, -0.3895675241947174, 1.5403414964675903, 0.23859502375125885, -0.9698617458343506, 1.0252320766448975, -0.31392166018486023, -1.560575246810913],
+      plain: [-0.6236042380332947, 0.3001432716846466, -0.3546476364135742, 0.7040748000144958, -0.04153982549905777],
+    },
+  ];
+  for (const c of torchCases) {
+    it(`matches torch.optim.${c.kw} bitwise over 3 steps`, () => {
+      const adder = new nn.Parameter(tensor(Float32Array.from({ length: 24 }, (_, i) => (((i * 37) % 23) - 11) / 7), [2, 3, 2, 2]), 'adder');
+      const plain = new nn.Parameter(tensor(Float32Array.from({ length: 5 }, (_, i) => (((i * 3) % 5) - 2) / 3), [5]));
+      const opt = c.make([adder, plain]);
+      for (let s = 0; s < 3; s++) {
+        adder.grad.storage.write(Float32Array.from({ length: 24 }, (_, i) => (((i * 13 + s * 7) % 17) - 8) * 0.3 * (s + 1)));
+        plain.grad.storage.write(Float32Array.from({ length: 5 }, (_, i) => (((i * 5 + s * 3) % 7) - 3) / 3 / (s + 1)));
+        opt.step();
+      }
+      expect(Array.from(adder.value.dataSync())).toEqual(Array.from(Float32Array.from(c.adder)));
+      expect(Array.from(plain.value.dataSync())).toEqual(Array.from(Float32Array.from(c.plain)));
+      opt.dispose();
+    });
+  }
+
+  it('hands each optimizer the same gradients SGD gets: adaptiveScale(grad) for adder filters, the raw gradient otherwise', () => {
+    // One shared Optimizer.step for SGD, Adam and AdamW: each class's step equals its op on those gradients, bitwise.
+    type Update = (p: nn.Parameter, grad: Tensor, state: Tensor[], step: number) => void;
+    const optimizers: { make: (ps: nn.Parameter[]) => Optimizer; state: number; op: Update }[] = [
+      {
+        make: (ps) => new SGD(ps, { lr: 0.1, momentum: 0.9, weightDecay: 0.01, eta: 0.3 }),
+        state: 1,
+        op: (p, g, st, step) => ops.sgdUpdate(p.value, g, st[0], { lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: false, firstStep: step === 1 }),
+      },
+      {
+        make: (ps) => new Adam(ps, { lr: 0.01, weightDecay: 0.01, eta: 0.3 }),
+        state: 2,
+        op: (p, g, st, step) => ops.adamUpdate(p.value, g, st[0], st[1], { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, step }),
+      },
+      {
+        make: (ps) => new AdamW(ps, { lr: 0.01, eta: 0.3, amsgrad: true }),
+        state: 3,
+        op: (p, g, st, step) => ops.adamUpdate(p.value, g, st[0], st[1], {
+          lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, decoupled: true, amsgrad: true, maxExpAvgSq: st[2], step,
+        }),
+      },
+    ];
+    for (const o of optimizers) {
+      const { rng, adder, plain } = setup();
+      const twins = [adder, plain].map((p) => new nn.Parameter(p.value.clone(), p.kind));
+      const opt = o.make([adder, plain]);
+      const state = twins.map((p) => Array.from({ length: o.state }, () => zeros(p.value.shape)));
+      for (let step = 1; step <= 3; step++) {
+        [adder, plain].forEach((p, i) => {
+          const g = rng.normalArray(p.value.size, 10 ** step);
+          p.grad.storage.write(g);
+          const raw = tensor(g, p.value.shape);
+          o.op(twins[i], p.kind === 'adder' ? ops.adaptiveScale(raw, 0.3) : raw, state[i], step);
+        });
+        opt.step();
+      }
+      expect(sameBits(adder.value.dataSync(), twins[0].value.dataSync()), `${opt.constructor.name} adder`).toBe(true);
+      expect(sameBits(plain.value.dataSync(), twins[1].value.dataSync()), `${opt.constructor.name} plain`).toBe(true);
+      expect([adder.version, plain.version]).toEqual([3, 3]);
+      opt.dispose();
+    }
+  });
+
+  it('the step of an adder layer does not depend on its gradient scale; a zero gradient leaves the filters unchanged', () => {
+    const run = (scale: number) => {
+      const { rng, adder } = setup();
+      const opt = new AdamW([adder], { lr: 0.1 });
+      const before = adder.value.dataSync().slice();
+      for (let s = 0; s < 3; s++) {
+        adder.grad.storage.write(rng.normalArray(24, scale * 10 ** s));
+        opt.step();
+      }
+      return adder.value.dataSync().map((v, i) => v - before[i]);
+    };
+    const small = run(1e-6);
+    const large = run(1e6);
+    for (let i = 0; i < small.length; i++) expect(small[i]).toBeCloseTo(large[i], 6);
+    const { adder } = setup();
+    const before = adder.value.dataSync().slice();
+    const opt = new Adam([adder], { lr: 0.1, amsgrad: true });
+    opt.step();
+    opt.step();
+    expect(sameBits(adder.value.dataSync(), before)).toBe(true);
+  });
+
+  it('defaults, options and dispose', () => {
+    const { adder, plain } = setup();
+    const adam = new Adam([adder, plain]);
+    expect([adam.lr, adam.betas, adam.eps, adam.weightDecay, adam.amsgrad, adam.decoupledWeightDecay, adam.eta])
+      .toEqual([1e-3, [0.9, 0.999], 1e-8, 0, false, false, 0.2]);
+    const adamw = new AdamW([adder, plain], { lr: 0.1, eta: 0.5 });
+    expect([adamw.lr, adamw.weightDecay, adamw.decoupledWeightDecay, adamw.eta]).toEqual([0.1, 1e-2, true, 0.5]);
+    expect(new AdamW([adder], { weightDecay: 0 }).weightDecay).toBe(0);
+    expect(adamw).toBeInstanceOf(Adam);
+    // State: two running averages per parameter (three with AMSGrad) and one scaled-gradient workspace per adder parameter.
+    for (const [options, perParam] of [[{}, 2], [{ amsgrad: true }, 3]] as const) {
+      const before = memoryInfo(d).liveTensors;
+      const opt = new Adam([adder, plain], options);
+      expect(memoryInfo(d).liveTensors - before).toBe(2 * perParam + 1);
+      opt.step();
+      opt.dispose();
+      expect(memoryInfo(d).liveTensors).toBe(before);
+    }
+    adam.dispose();
+    adamw.dispose();
+  });
+
+  it('rejects invalid options with coded errors', () => {
+    const { adder } = setup();
+    const bad: [AdamOptions, string, RegExp][] = [
+      [{ lr: 0 }, 'ERR_ADDERNET_OPTION', /^Expected a finite number > 0 for lr but received 0$/],
+      [{ lr: '0.1' as never }, 'ERR_ADDERNET_TYPE', /for lr but received "0.1"$/],
+      [{ betas: [0.9, 1] }, 'ERR_ADDERNET_OPTION', /^Expected a pair of numbers in \[0, 1\) for betas but received \[0.9, 1\]$/],
+      [{ betas: [0.9] as never }, 'ERR_ADDERNET_TYPE', /for betas but received \[0.9\]$/],
+      [{ eps: -1 }, 'ERR_ADDERNET_OPTION', /^Expected a finite number >= 0 for eps but received -1$/],
+      [{ weightDecay: Infinity }, 'ERR_ADDERNET_OPTION', /for weightDecay but received Infinity$/],
+      [{ amsgrad: 1 as never }, 'ERR_ADDERNET_TYPE', /^Expected a boolean for amsgrad but received 1$/],
+      [{ decoupledWeightDecay: 'yes' as never }, 'ERR_ADDERNET_TYPE', /for decoupledWeightDecay but received "yes"$/],
+      [{ eta: -1 }, 'ERR_ADDERNET_OPTION', /for eta but received -1$/],
+    ];
+    for (const [options, code, message] of bad) {
+      expect(() => new Adam([adder], options), JSON.stringify(options)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+    }
+    expect(() => new AdamW([adder], { betas: [1.5, 0.9] })).toThrow(expect.objectContaining({ code: 'ERR_ADDERNET_OPTION' }));
   });
 });
 
@@ -284,12 +531,12 @@ describeEachDevice('fit() and evaluate()', (device) => {
     expect(m.busy).toBe(false);
   });
 
-  it('AbortSignal stops after the current batch and rejects with the abort reason', async () => {
+  it('AbortSignal stops after the current batch and resolves with the History so far and the reason', async () => {
     const m = models.lenet5bn({ layer: 'adder' });
     const controller = new AbortController();
     const reason = new Error('user stopped training');
     const seen: number[] = [];
-    const err = await rejected(fit(m, train, {
+    const h = await fit(m, train, {
       ...options,
       signal: controller.signal,
       callbacks: {
@@ -298,15 +545,19 @@ describeEachDevice('fit() and evaluate()', (device) => {
           if (l.batch === 1) controller.abort(reason);
         },
       },
-    }));
-    expect(err).toBe(reason);
+    });
+    expect(h.stopped).toEqual({ by: 'signal', reason, epoch: 0, batch: 1 });
+    expect(h.epochs).toEqual([]); // the partial epoch is not kept
     expect(seen).toEqual([0, 1]);
     expect(m.busy).toBe(false);
     expect(m.training).toBe(true);
     // An already aborted signal: nothing is trained.
     const before = weightsOf(m);
     const aborted = AbortSignal.abort(new Error('too late'));
-    expect((await rejected(fit(m, train, { ...options, signal: aborted }))).message).toBe('too late');
+    const h2 = await fit(m, train, { ...options, signal: aborted });
+    expect(h2.stopped?.by).toBe('signal');
+    expect((h2.stopped?.reason as Error).message).toBe('too late');
+    expect(h2.stopped?.batch).toBe(-1);
     expect(sameWeights(before, weightsOf(m))).toBe(true);
     // The model can be trained again.
     await expect(fit(m, train, { ...options, epochs: 1 })).resolves.toBeDefined();

@@ -451,6 +451,94 @@ static void test_sgd() {
                 [&] { adn::sgd_update(1, &p, &g, nullptr, 0.1, 0.9, 0.0, 0.0, false, true); });
 }
 
+// ---- Adam / AdamW --------------------------------------------------------------
+
+static void test_adam() {
+  struct Case {
+    const char* name;
+    adn::AdamOptions o;
+  };
+  auto opts = [](double lr, double b1, double b2, double eps, double wd, bool dec, bool ams) {
+    adn::AdamOptions o;
+    o.lr = lr, o.beta1 = b1, o.beta2 = b2, o.eps = eps, o.weight_decay = wd;
+    o.decoupled = dec, o.amsgrad = ams;
+    return o;
+  };
+  const std::vector<Case> cases = {
+      {"adam defaults", opts(1e-3, 0.9, 0.999, 1e-8, 0.0, false, false)},
+      {"adam wd", opts(1e-2, 0.8, 0.99, 1e-6, 0.1, false, false)},
+      {"adamw", opts(1e-2, 0.9, 0.999, 1e-8, 1e-2, true, false)},
+      {"adam amsgrad wd", opts(3e-3, 0.9, 0.999, 1e-8, 0.05, false, true)},
+      {"adamw amsgrad", opts(1e-2, 0.5, 0.9, 1e-3, 0.2, true, true)},
+      {"beta1 0", opts(1e-2, 0.0, 0.999, 1e-8, 0.0, false, false)},
+  };
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(70001)}) {
+    for (const Case& c : cases) {
+      char ctx[120];
+      std::snprintf(ctx, sizeof ctx, "[%s n%ld]", c.name, long(n));
+      const auto param0 = random_vec(n, -1.0f, 1.0f);
+      std::vector<std::vector<float>> grads;
+      for (int step = 0; step < 5; ++step) grads.push_back(random_vec(n, -2.0f, 2.0f));
+      // The same five steps at 1, 2 and 3 threads: bitwise the same.
+      std::vector<float> first[4];
+      for (int threads = 1; threads <= 3; ++threads) {
+        adn::set_num_threads(threads);
+        std::vector<float> p = param0, m(n, 0.0f), v(n, 0.0f), vmax(n, 0.0f);
+        const auto g_before = grads;
+        for (int step = 0; step < 5; ++step)
+          adn::adam_update(n, p.data(), grads[step].data(), m.data(), v.data(),
+                           c.o.amsgrad ? vmax.data() : nullptr, step + 1, c.o);
+        expect_true(grads == g_before, std::string("adam leaves grad alone ") + ctx);
+        if (threads == 1) {
+          first[0] = p, first[1] = m, first[2] = v, first[3] = vmax;
+          std::vector<float> pr = param0, mr(n, 0.0f), vr(n, 0.0f), vmr(n, 0.0f);
+          for (int step = 0; step < 5; ++step)
+            adn::ref::adam_update(n, pr.data(), grads[step].data(), mr.data(), vr.data(), vmr.data(),
+                                  step + 1, c.o);
+          expect_close(std::string("adam param ") + ctx, p, pr, 1e-6, 1e-5);
+          expect_close(std::string("adam exp_avg ") + ctx, m, mr, 1e-6, 1e-5);
+          expect_close(std::string("adam exp_avg_sq ") + ctx, v, vr, 1e-7, 1e-5);
+          if (c.o.amsgrad) expect_close(std::string("adam max_exp_avg_sq ") + ctx, vmax, vmr, 1e-7, 1e-5);
+        } else {
+          expect_bitwise(std::string("adam param threads ") + ctx, p, first[0]);
+          expect_bitwise(std::string("adam exp_avg threads ") + ctx, m, first[1]);
+          expect_bitwise(std::string("adam exp_avg_sq threads ") + ctx, v, first[2]);
+          expect_bitwise(std::string("adam max_exp_avg_sq threads ") + ctx, vmax, first[3]);
+        }
+      }
+    }
+  }
+  // By hand: the first step moves each weight by about lr * sign(g) (bias
+  // correction makes m_hat = g, v_hat = g^2). Adam folds weight decay into the
+  // gradient; AdamW shrinks the weight first.
+  adn::AdamOptions o;
+  o.lr = 0.1;
+  float p = 1.0f, g = 0.5f, m = 0.0f, v = 0.0f;
+  adn::adam_update(1, &p, &g, &m, &v, nullptr, 1, o);
+  expect_true(std::fabs(p - 0.9f) < 1e-6f && std::fabs(m - 0.05f) < 1e-7f &&
+                  std::fabs(v - 0.00025f) < 1e-9f,
+              "adam first step by hand");
+  o.weight_decay = 0.5;
+  o.decoupled = true;
+  p = 1.0f, m = 0.0f, v = 0.0f;
+  adn::adam_update(1, &p, &g, &m, &v, nullptr, 1, o);  // 1 * (1 - 0.05) - 0.1
+  expect_true(std::fabs(p - 0.85f) < 1e-6f && std::fabs(m - 0.05f) < 1e-7f, "adamw first step by hand");
+  o.decoupled = false;
+  p = 1.0f, m = 0.0f, v = 0.0f;
+  adn::adam_update(1, &p, &g, &m, &v, nullptr, 1, o);  // g = 0.5 + 0.5 * 1 = 1
+  expect_true(std::fabs(p - 0.9f) < 1e-6f && std::fabs(m - 0.1f) < 1e-7f, "adam l2 first step by hand");
+  // Zero gradients from zero state stay finite (eps keeps the denominator > 0).
+  p = 1.0f, g = 0.0f, m = 0.0f, v = 0.0f;
+  o.weight_decay = 0.0;
+  adn::adam_update(1, &p, &g, &m, &v, nullptr, 1, o);
+  expect_true(p == 1.0f && m == 0.0f && v == 0.0f, "adam zero gradient");
+  adn::adam_update(0, nullptr, nullptr, nullptr, nullptr, nullptr, 1, o);  // nothing to do
+  expect_throws("adam step 0", [&] { adn::adam_update(1, &p, &g, &m, &v, nullptr, 0, o); });
+  o.amsgrad = true;
+  expect_throws("adam amsgrad without buffer",
+                [&] { adn::adam_update(1, &p, &g, &m, &v, nullptr, 1, o); });
+}
+
 int main() {
   test_batch_norm();
   test_batch_norm_gradcheck();
@@ -458,6 +546,7 @@ int main() {
   test_pooling();
   test_softmax_cross_entropy();
   test_sgd();
+  test_adam();
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures ? 1 : 0;
 }

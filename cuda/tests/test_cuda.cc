@@ -533,6 +533,56 @@ static void test_sgd() {
   }
 }
 
+// ---- Adam / AdamW ------------------------------------------------------------------------
+
+// Against the double reference, and bitwise against the CPU kernel (both run
+// adn::adam_element). The grad buffer must come back untouched.
+static void test_adam() {
+  auto opts = [](double lr, double b1, double b2, double eps, double wd, bool dec, bool ams) {
+    adn::AdamOptions o;
+    o.lr = lr, o.beta1 = b1, o.beta2 = b2, o.eps = eps, o.weight_decay = wd;
+    o.decoupled = dec, o.amsgrad = ams;
+    return o;
+  };
+  const std::vector<adn::AdamOptions> cases = {
+      opts(1e-3, 0.9, 0.999, 1e-8, 0.0, false, false), opts(1e-2, 0.8, 0.99, 1e-6, 0.1, false, false),
+      opts(1e-2, 0.9, 0.999, 1e-8, 1e-2, true, false), opts(3e-3, 0.9, 0.999, 1e-8, 0.05, false, true),
+      opts(1e-2, 0.5, 0.9, 1e-3, 0.2, true, true)};
+  for (int64_t n : {int64_t(5), int64_t(70001)}) {
+    for (const adn::AdamOptions& o : cases) {
+      char ctx[120];
+      std::snprintf(ctx, sizeof ctx, "[n%ld lr%g b%g,%g eps%g wd%g%s%s]", long(n), o.lr, o.beta1,
+                    o.beta2, o.eps, o.weight_decay, o.decoupled ? " adamw" : "",
+                    o.amsgrad ? " amsgrad" : "");
+      const auto param = random_vec(n, -1.0f, 1.0f);
+      std::vector<float> p_cpu = param, m_cpu(n, 0.0f), v_cpu(n, 0.0f), vm_cpu(n, 0.0f);
+      std::vector<float> p_ref = param, m_ref(n, 0.0f), v_ref(n, 0.0f), vm_ref(n, 0.0f);
+      const std::vector<float> zero(n, 0.0f);
+      DBuf<float> dp(param), dm(zero), dv(zero), dvm(zero), dg(n);
+      for (int64_t step = 1; step <= 5; ++step) {
+        const auto grad = random_vec(n, -2.0f, 2.0f);
+        dg.upload(grad);
+        cu::adam_update(n, dp, dg, dm, dv, o.amsgrad ? dvm.get() : nullptr, step, o, g_stream);
+        adn::adam_update(n, p_cpu.data(), grad.data(), m_cpu.data(), v_cpu.data(),
+                         o.amsgrad ? vm_cpu.data() : nullptr, step, o);
+        adn::ref::adam_update(n, p_ref.data(), grad.data(), m_ref.data(), v_ref.data(),
+                              vm_ref.data(), step, o);
+        if (step == 5) expect_bitwise(std::string("adam grad untouched ") + ctx, dg.download(), grad);
+      }
+      expect_close(std::string("adam param ") + ctx, dp.download(), p_ref, 1e-6, 1e-5);
+      expect_close(std::string("adam exp_avg ") + ctx, dm.download(), m_ref, 1e-6, 1e-5);
+      expect_close(std::string("adam exp_avg_sq ") + ctx, dv.download(), v_ref, 1e-7, 1e-5);
+      expect_bitwise(std::string("adam param = cpu ") + ctx, dp.download(), p_cpu);
+      expect_bitwise(std::string("adam exp_avg = cpu ") + ctx, dm.download(), m_cpu);
+      expect_bitwise(std::string("adam exp_avg_sq = cpu ") + ctx, dv.download(), v_cpu);
+      if (o.amsgrad) {
+        expect_close(std::string("adam max_exp_avg_sq ") + ctx, dvm.download(), vm_ref, 1e-7, 1e-5);
+        expect_bitwise(std::string("adam max_exp_avg_sq = cpu ") + ctx, dvm.download(), vm_cpu);
+      }
+    }
+  }
+}
+
 // ---- Errors --------------------------------------------------------------------------
 
 // Checks that need no device: argument validation happens before any CUDA call.
@@ -554,6 +604,14 @@ static void test_validation() {
   });
   expect_throws<std::invalid_argument>("sgd momentum without buffer", [&] {
     cu::sgd_update(4, none, none, nullptr, 0.1, 0.9, 0.0, 0.0, false, true);
+  });
+  adn::AdamOptions adam;
+  expect_throws<std::invalid_argument>("adam step 0", [&] {
+    cu::adam_update(4, none, none, none, none, nullptr, 0, adam);
+  }, "step must be >= 1");
+  adam.amsgrad = true;
+  expect_throws<std::invalid_argument>("adam amsgrad without buffer", [&] {
+    cu::adam_update(4, none, none, none, none, nullptr, 1, adam);
   });
   expect_throws<std::invalid_argument>("pool padding over half the kernel", [&] {
     cu::max_pool2d_forward({1, 1, 4, 4, 2, 2, 1, 1, 2, 0}, none, none, nullptr);
@@ -641,6 +699,7 @@ int main() {
     test_pooling();
     test_softmax_cross_entropy();
     test_sgd();
+    test_adam();
     cu::synchronize(g_stream);
   } catch (const std::exception& e) {
     fail(std::string("uncaught exception: ") + e.what());

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { backendInfo } from '../backend';
 import { boolFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, optionsHelp, type OptionSpecs, parse, stringFlag } from './args';
 import { parseDataSpec } from './data';
+import { humanCount } from '../nn/summary';
 import { formatDuration, percent, thousands } from './progress';
 import { abortOnInterrupt, parseSchedule, runTraining, scheduleText, type TrainConfig, type TrainResult } from './train';
 
@@ -42,6 +43,8 @@ export function comparisonTable(adder: TrainResult, conv: TrainResult): string {
     ['train loss (last epoch)', adder.trainLoss.toFixed(4), conv.trainLoss.toFixed(4)],
     ['time (training + per-epoch test)', `${adder.seconds.toFixed(1)} s`, `${conv.seconds.toFixed(1)} s`],
     ['training examples/s', thousands(adder.examplesPerSecond), thousands(conv.examplesPerSecond)],
+    ['multiplications / example', humanCount(adder.summary.totals.multiplications), humanCount(conv.summary.totals.multiplications)],
+    ['additions / example', humanCount(adder.summary.totals.additions), humanCount(conv.summary.totals.additions)],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max('AdderNet'.length, ...rows.map((r) => r[1].length));
@@ -87,7 +90,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     for (const layer of ['adder', 'conv'] as const) {
       const cfg: TrainConfig = { ...base, layer, out: path.join(outDir, `lenet5bn-${layer}.safetensors`) };
       say(`\n== LeNet-5-BN as ${layer === 'adder' ? 'an AdderNet' : 'a CNN'} ==`);
-      results.push(await runTraining(cfg, { signal: controller.signal, label: layer, quiet: base.json, log: say }));
+      results.push(await runTraining(cfg, { signal: controller.signal, label: layer, quiet: base.json, log: say, printSummary: false }));
     }
     const [adder, conv] = results;
     const totalSeconds = (performance.now() - started) / 1000;

@@ -9,6 +9,7 @@ import { saveModel } from '../nn/checkpoint';
 import type { Model } from '../nn/model';
 import * as models from '../nn/models';
 import type { Schedule } from '../nn/optim';
+import { formatSummary, type ModelSummary } from '../nn/summary';
 import {
   UsageError, boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, optionsHelp, parse, stringFlag, type OptionSpecs, type Parsed,
 } from './args';
@@ -42,12 +43,13 @@ export const TRAIN_OPTIONS: OptionSpecs = {
   eta: { type: 'string', value: 'E', help: 'adaptive learning-rate coefficient of adder layers (default 0.2)' },
   augment: { type: 'boolean', help: 'random crop (pad 4) + flip; default on for the ResNets' },
   'no-augment': { type: 'boolean', help: 'turn augmentation off' },
+  'recalibrate-bn': { type: 'string', value: 'WHEN', help: 'recompute BatchNorm statistics over the training set: end (default for adder models), epoch or off (default for CNNs)' },
   'no-validate': { type: 'boolean', help: 'skip the per-epoch test evaluation (the test set is still scored at the end)' },
   seed: { type: 'string', value: 'S', help: 'seed of initialisation, shuffling and augmentation (default 0)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
   device: DEVICE_OPTION,
   out: { type: 'string', short: 'o', value: 'FILE', help: 'checkpoint path (default <model>-<layer>.safetensors); the plot goes beside it as .svg' },
-  json: { type: 'boolean', help: 'print one JSON object at the end instead of the summary' },
+  json: { type: 'boolean', help: 'print one JSON object at the end instead of the summaries (the model summary as "summary")' },
   limit: { type: 'string', value: 'N', help: 'quick runs: at most N training and N test examples, evenly spaced' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
@@ -56,6 +58,8 @@ export const TRAIN_USAGE = `Usage: addernet train [options]
 
 Trains LeNet-5-BN or a CIFAR ResNet, as an AdderNet or as the same CNN, and
 writes the checkpoint (safetensors) and a plot of loss and accuracy per epoch.
+It starts by printing the model summary (layers, output shapes, parameters,
+multiplications and additions per example; see "addernet summary").
 
 Options:
 ${optionsHelp(TRAIN_OPTIONS)}
@@ -79,6 +83,8 @@ export interface TrainConfig {
   eta: number;
   augment: boolean;
   validate: boolean;
+  /** undefined: fit()'s default (after the last epoch for adder models). */
+  recalibrateBatchNorm?: 'end' | 'epoch' | false;
   seed: number;
   threads?: number;
   device: 'cpu';
@@ -125,6 +131,7 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
     eta: numberFlag(values, 'eta', 0.2),
     augment: boolFlag(values, 'augment') || (d.augment && !boolFlag(values, 'no-augment')),
     validate: !boolFlag(values, 'no-validate'),
+    recalibrateBatchNorm: recalibrationFlag(choiceFlag(values, 'recalibrate-bn', ['end', 'epoch', 'off'] as const)),
     seed: intFlag(values, 'seed', 0, 0),
     threads: intFlag(values, 'threads', 1),
     device: deviceFlag(values),
@@ -137,6 +144,10 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
   if (fs.existsSync(cfg.out) && fs.statSync(cfg.out).isDirectory()) throw new UsageError(`option --out: ${JSON.stringify(cfg.out)} is a directory; give a file name`);
   if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new UsageError(`option --out: ${JSON.stringify(outDir)} is not a directory`);
   return cfg;
+}
+
+function recalibrationFlag(v: 'end' | 'epoch' | 'off' | undefined): 'end' | 'epoch' | false | undefined {
+  return v === 'off' ? false : v;
 }
 
 export function buildModel(arch: Arch, layer: Layer, seed: number, numClasses: number): Model {
@@ -191,6 +202,8 @@ export interface TrainResult {
   checkpoint: string;
   plot: string;
   history: EpochLogs[];
+  /** model.summary() of the trained model: layers, output shapes, parameters, multiplications and additions per example. */
+  summary: ModelSummary;
 }
 
 /** Runs one training job; progress on stderr. Returns the summary (the caller prints it). */
@@ -200,8 +213,10 @@ export async function runTraining(
     signal?: AbortSignal;
     /** Prefix of the bar and epoch lines (e.g. "adder"). */
     label?: string;
-    /** No header and no epoch lines (the live bar still shows on a terminal's stderr). */
+    /** No header, model summary or epoch lines (the live bar still shows on a terminal's stderr). */
     quiet?: boolean;
+    /** Print the model summary table after the header (default true; not when quiet). */
+    printSummary?: boolean;
     log?: (line: string) => void;
   } = {},
 ): Promise<TrainResult> {
@@ -213,12 +228,14 @@ export async function runTraining(
   const model = modelForData(cfg, train);
   const backend = backendInfo();
   const nTrain = datasetSize(train);
+  const modelSummary = model.summary();
   if (!options.quiet) {
     log(
       `Training ${cfg.arch} (${cfg.layer === 'adder' ? 'AdderNet' : 'CNN'}) on ${cfg.data.text}: ${thousands(nTrain)} train / ${thousands(datasetSize(test))} test examples, ` +
         `${cfg.epochs} epochs, batch ${cfg.batchSize}, lr ${cfg.lr} ${scheduleText(cfg.schedule)}` +
         `${cfg.layer === 'adder' ? `, eta ${cfg.eta}` : ''}${cfg.augment ? ', augmented' : ''}, ${backend.threads} threads (${backend.isa})`,
     );
+    if (options.printSummary ?? true) log(`\n${formatSummary(modelSummary)}\n`);
   }
   const progress = new TrainProgress({
     label: options.label,
@@ -241,12 +258,15 @@ export async function runTraining(
       seed: cfg.seed,
       augment: cfg.augment,
       validationData: cfg.validate ? test : undefined,
+      recalibrateBatchNorm: cfg.recalibrateBatchNorm,
       callbacks: progress.callbacks,
       signal: options.signal,
     });
   } finally {
     progress.stop();
   }
+  // Ctrl-C: fit() resolved with the epochs so far; nothing is saved.
+  options.signal?.throwIfAborted();
   const last = history.epochs[history.epochs.length - 1];
   const final = last.valAccuracy !== undefined ? { loss: last.valLoss!, accuracy: last.valAccuracy } : await evaluate(model, test);
   options.signal?.throwIfAborted();
@@ -285,6 +305,7 @@ export async function runTraining(
     checkpoint: cfg.out,
     plot,
     history: history.epochs,
+    summary: modelSummary,
   };
 }
 

@@ -156,11 +156,35 @@ export function datasetFromBytes(
   return checkDataset(ds);
 }
 
-/** A new dataset holding the examples at `indices`, in that order (images copied). */
-export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
+/**
+ * A new dataset holding the examples at `indices`, in that order, or those in
+ * [start, end) (images copied). Indices or a range outside the dataset, and
+ * an empty result, are coded errors rather than an empty dataset.
+ */
+export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset;
+export function subset(ds: Dataset, start: number, end?: number): Dataset;
+export function subset(ds: Dataset, indicesOrStart: ArrayLike<number> | number, end?: number): Dataset {
   checkDataset(ds);
-  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const n = datasetSize(ds);
+  let indices: ArrayLike<number>;
+  if (typeof indicesOrStart === 'number') {
+    const start = indicesOrStart;
+    const stop = end ?? n;
+    if (!Number.isInteger(start) || start < 0 || start >= n) {
+      throw rangeError('ERR_ADDERNET_OPTION', 'start', `an integer in [0, ${n}) (the dataset has ${n} examples)`, describe(start));
+    }
+    if (!Number.isInteger(stop) || stop <= start || stop > n) {
+      throw rangeError('ERR_ADDERNET_OPTION', 'end', `an integer in (${start}, ${n}] (the dataset has ${n} examples)`, describe(stop));
+    }
+    indices = Array.from({ length: stop - start }, (_, k) => start + k);
+  } else {
+    if (indicesOrStart === null || typeof indicesOrStart !== 'object' || typeof indicesOrStart.length !== 'number') {
+      throw typeError('indices', 'an array of example indices, or start and end', indicesOrStart);
+    }
+    if (indicesOrStart.length === 0) throw rangeError('ERR_ADDERNET_OPTION', 'indices', 'at least one index', 'an empty list');
+    indices = indicesOrStart;
+  }
+  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const images = new Float32Array(indices.length * per);
   const labels = new Int32Array(indices.length);
   for (let k = 0; k < indices.length; k++) {

@@ -5,6 +5,7 @@ import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
 import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
 import { checkDevice, collectTensors, type Device, type Tensor } from '../tensor';
 import { softmaxCrossEntropyQueued } from '../ops/index';
+import { Adder2d, AdderLinear, BatchNorm1d, BatchNorm2d } from './layers';
 import { Model } from './model';
 import { SGD, scheduledLr, type Schedule } from './optim';
 
@@ -31,9 +32,34 @@ export interface EpochLogs {
   examplesPerSecond: number;
 }
 
+/** Passed to every callback: the model being trained and a way to end training early. */
+export interface FitControl {
+  readonly model: Model;
+  /** Ends training after the current callback returns; fit() resolves with the History so far and this reason. */
+  stop(reason?: string): void;
+}
+
+type Hook<L> = (logs: L, control: FitControl) => void | Promise<void>;
+
+/** Called in this order and awaited, like Keras callbacks. A callback that throws rejects fit(). */
 export interface FitCallbacks {
-  onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
-  onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
+  onTrainBegin?: Hook<{ epochs: number; batchSize: number; examples: number }>;
+  onEpochBegin?: Hook<{ epoch: number; lr: number }>;
+  onBatchBegin?: Hook<{ epoch: number; batch: number; size: number }>;
+  onBatchEnd?: Hook<BatchLogs>;
+  onEpochEnd?: Hook<EpochLogs>;
+  onTrainEnd?: Hook<History>;
+}
+
+/** Why and where fit() ended before its last epoch. */
+export interface StopInfo {
+  /** 'signal': the AbortSignal fired; 'callback': a callback called control.stop(). */
+  by: 'signal' | 'callback';
+  /** The abort reason, or the callback's message. */
+  reason: unknown;
+  /** The epoch and batch after which training ended (batch -1: before the epoch's first batch). */
+  epoch: number;
+  batch: number;
 }
 
 export interface FitOptions {
@@ -53,15 +79,48 @@ export interface FitOptions {
   /** Batch augmentation, e.g. true for the CIFAR recipe (crop 32 pad 4 + flip). */
   augment?: BatchOptions['augment'];
   validationData?: Dataset;
-  callbacks?: FitCallbacks;
-  /** Stops training after the current batch; fit() then rejects with the signal's reason. */
+  /** One callback object or several, called in order. */
+  callbacks?: FitCallbacks | FitCallbacks[];
+  /** Stops training after the current batch; fit() then resolves with the History so far and `stopped`. */
   signal?: AbortSignal;
   /** Where to train: the model is moved there first (default: where it is; 'cpu' in this build). */
   device?: Device;
+  /**
+   * Recompute the BatchNorm running statistics over the training data with
+   * the weights frozen (recalibrateBatchNorm): 'end' after the last epoch,
+   * 'epoch' after every epoch (before validation), false never. Default:
+   * 'end' for models with adder layers, whose output scale moves faster under
+   * the adaptive learning rate than the running averages follow; false
+   * otherwise. Costs one forward pass over at most `recalibrationBatches`
+   * batches.
+   */
+  recalibrateBatchNorm?: 'end' | 'epoch' | false;
+  /** Batches (of batchSize) the recalibration averages over (default: the whole training set). */
+  recalibrationBatches?: number;
+}
+
+export interface RecalibrationOptions {
+  /** Examples per forward (default 256; a last batch of one example is skipped, as BatchNorm needs two). */
+  batchSize?: number;
+  /** At most this many batches, taken in order (default: all of data). */
+  batches?: number;
+  device?: Device;
+}
+
+export interface Recalibration {
+  /** BatchNorm layers recalibrated. */
+  layers: number;
+  /** Batches and examples averaged over. */
+  batches: number;
+  examples: number;
+  seconds: number;
 }
 
 export interface History {
+  /** Completed epochs. */
   epochs: EpochLogs[];
+  /** Set when training ended early (AbortSignal or a callback's control.stop()). */
+  stopped?: StopInfo;
   /** Wall time of the whole fit, seconds. */
   seconds: number;
   examplesPerSecond: number;
@@ -98,6 +157,7 @@ function checkIdle(model: Model, what: string): void {
 function checkModelData(model: unknown, data: unknown, argument: string): Dataset {
   if (!(model instanceof Model)) throw typeError('model', 'a Model', model);
   const ds = checkDataset(data, argument);
+  if (datasetSize(ds) === 0) throw rangeError('ERR_ADDERNET_SIZE', argument, 'at least one example', 'an empty dataset');
   const want = model.info.inputShape;
   if (ds.shape.some((d, i) => d !== want[i])) {
     throw rangeError('ERR_ADDERNET_SHAPE', argument, `examples of shape ${describe(want)} for this ${model.info.arch}`, `shape ${describe(ds.shape)}`);
@@ -113,6 +173,11 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
   const baseLr = checkPositive(options.lr ?? 0.1, 'lr');
   const seed = options.seed ?? 0;
   const schedule = options.schedule ?? 'cosine';
+  const recalibrate = options.recalibrateBatchNorm ?? (hasAdderLayers(model) ? 'end' : false);
+  if (recalibrate !== false && recalibrate !== 'end' && recalibrate !== 'epoch') {
+    throw rangeError('ERR_ADDERNET_OPTION', 'options.recalibrateBatchNorm', "'end', 'epoch' or false", describe(recalibrate));
+  }
+  const recalibrationBatches = options.recalibrationBatches === undefined ? Infinity : checkInteger(options.recalibrationBatches, 'options.recalibrationBatches', 1);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', options.signal);
   if (options.device !== undefined) model.to(checkDevice(options.device, 'options.device'));
   checkIdle(model, 'fit');
@@ -123,13 +188,36 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
     nesterov: options.nesterov ?? false,
     eta: options.eta ?? 0.2,
   });
+  const hooks = checkCallbacks(options.callbacks);
   model.busy = true;
   const started = performance.now();
   const history: History = { epochs: [], seconds: 0, examplesPerSecond: 0 };
   let seen = 0;
+  let stopRequest: string | undefined;
+  const control: FitControl = {
+    model,
+    stop(reason = 'stopped by a callback') {
+      stopRequest ??= String(reason);
+    },
+  };
+  const call = async <K extends keyof FitCallbacks>(name: K, logs: Parameters<NonNullable<FitCallbacks[K]>>[0]): Promise<void> => {
+    for (const h of hooks) await (h[name] as Hook<typeof logs> | undefined)?.(logs, control);
+  };
+  // After a callback or a batch: record why training ends, if it does.
+  const stopsAt = (epoch: number, batch: number): boolean => {
+    if (history.stopped) return true;
+    if (options.signal?.aborted) history.stopped = { by: 'signal', reason: options.signal.reason, epoch, batch };
+    else if (stopRequest !== undefined) history.stopped = { by: 'callback', reason: stopRequest, epoch, batch };
+    return history.stopped !== undefined;
+  };
+  let steps = 0;
+  let recalibratedAt = 0;
   try {
-    for (let epoch = 0; epoch < epochs; ++epoch) {
+    await call('onTrainBegin', { epochs, batchSize, examples: datasetSize(data) });
+    for (let epoch = 0; epoch < epochs && !stopsAt(epoch, -1); ++epoch) {
       optimizer.lr = scheduledLr(schedule, baseLr, epoch, epochs);
+      await call('onEpochBegin', { epoch, lr: optimizer.lr });
+      if (stopsAt(epoch, -1)) break;
       model.train();
       const t0 = performance.now();
       let lossSum = 0;
@@ -139,7 +227,11 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       // A final batch of one example cannot train BatchNorm (as in PyTorch): skip it.
       const dropLast = datasetSize(data) % batchSize === 1;
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
-        options.signal?.throwIfAborted();
+        await call('onBatchBegin', { epoch, batch, size: y.length });
+        if (stopsAt(epoch, batch - 1)) {
+          x.dispose();
+          break;
+        }
         model.snapshotWeights(); // what a predict() issued during this step reads
         const r = await queuedLoss(x, () => {
           const l = softmaxCrossEntropyQueued(model.forward(x), y);
@@ -151,30 +243,130 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
         lossSum += r.loss * y.length;
         correct += r.correct;
         count += y.length;
-        await options.callbacks?.onBatchEnd?.({ epoch, batch, loss: r.loss, accuracy: r.correct / y.length, size: y.length, lr: optimizer.lr });
+        steps += 1;
+        await call('onBatchEnd', { epoch, batch, loss: r.loss, accuracy: r.correct / y.length, size: y.length, lr: optimizer.lr });
         batch += 1;
         await nextTick();
+        if (stopsAt(epoch, batch - 1)) break;
       }
       seen += count;
+      if (history.stopped) break; // a partial epoch is not an epoch: its logs are not kept
       const seconds = (performance.now() - t0) / 1000;
       const logs: EpochLogs = { epoch, loss: lossSum / count, accuracy: correct / count, lr: optimizer.lr, seconds, examplesPerSecond: count / seconds };
+      if (recalibrate === 'epoch' || (recalibrate === 'end' && epoch === epochs - 1)) {
+        await recalibrateDataset(model, data, Math.max(batchSize, 2), recalibrationBatches);
+        recalibratedAt = steps;
+      }
       if (validation) {
-        const v = await evaluateDataset(model, validation, Math.max(batchSize, 256), options.signal);
+        const v = await evaluateDataset(model, validation, Math.max(batchSize, 256));
         logs.valLoss = v.loss;
         logs.valAccuracy = v.accuracy;
       }
       history.epochs.push(logs);
-      await options.callbacks?.onEpochEnd?.(logs);
+      await call('onEpochEnd', logs);
+      // An early stop after the last planned epoch changes nothing.
+      if (epoch === epochs - 1 && stopRequest !== undefined && !options.signal?.aborted) stopRequest = undefined;
     }
+    // An early stop by a callback (early stopping, say) leaves a model to
+    // use: recalibrate it as the last epoch would have.
+    if (history.stopped?.by === 'callback' && recalibrate !== false && steps > recalibratedAt) {
+      await recalibrateDataset(model, data, Math.max(batchSize, 2), recalibrationBatches);
+    }
+    history.seconds = (performance.now() - started) / 1000;
+    history.examplesPerSecond = seen / history.seconds;
+    await call('onTrainEnd', history);
   } finally {
     model.busy = false;
     model.train();
     model.dropSnapshot();
     optimizer.dispose();
   }
-  history.seconds = (performance.now() - started) / 1000;
-  history.examplesPerSecond = seen / history.seconds;
   return history;
+}
+
+function checkCallbacks(value: unknown): FitCallbacks[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  const names = ['onTrainBegin', 'onEpochBegin', 'onBatchBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd'];
+  list.forEach((c, i) => {
+    const arg = Array.isArray(value) ? `callbacks[${i}]` : 'callbacks';
+    if (c === null || typeof c !== 'object') throw typeError(arg, 'an object of callback functions', c);
+    for (const [k, f] of Object.entries(c)) {
+      // A misspelt hook would silently never run; other members are the object's own.
+      if (!names.includes(k) && /^on[A-Z]/.test(k)) throw rangeError('ERR_ADDERNET_OPTION', `${arg}.${k}`, `one of ${names.join(', ')}`, JSON.stringify(k));
+      if (names.includes(k) && f !== undefined && typeof f !== 'function') throw typeError(`${arg}.${k}`, 'a function', f);
+    }
+  });
+  return list as FitCallbacks[];
+}
+
+function hasAdderLayers(model: Model): boolean {
+  return [...model.net.namedModules()].some(([, m]) => m instanceof Adder2d || m instanceof AdderLinear);
+}
+
+function batchNormsOf(model: Model): (BatchNorm1d | BatchNorm2d)[] {
+  return [...model.net.namedModules()].map(([, m]) => m).filter((m): m is BatchNorm1d | BatchNorm2d => m instanceof BatchNorm1d || m instanceof BatchNorm2d);
+}
+
+async function recalibrateDataset(model: Model, data: Dataset, batchSize: number, maxBatches: number, signal?: AbortSignal): Promise<Recalibration> {
+  const t0 = performance.now();
+  const bns = batchNormsOf(model);
+  const wasTraining = model.training;
+  let batches = 0;
+  let examples = 0;
+  if (bns.length === 0) return { layers: 0, batches, examples, seconds: 0 };
+  model.eval();
+  for (const bn of bns) bn.beginRecalibration();
+  try {
+    // Eval mode everywhere else: nothing is saved for a backward.
+    for (const { x, y } of batches_(data, batchSize)) {
+      if (batches >= maxBatches) {
+        x.dispose();
+        break;
+      }
+      signal?.throwIfAborted();
+      const { result, made } = collectTensors(() => model.forward(x));
+      await result.data();
+      x.dispose();
+      for (const t of made) t.dispose();
+      batches += 1;
+      examples += y.length;
+      await nextTick();
+    }
+  } finally {
+    for (const bn of bns) bn.endRecalibration();
+    model.train(wasTraining);
+  }
+  model.version += 1;
+  return { layers: bns.length, batches, examples, seconds: (performance.now() - t0) / 1000 };
+}
+
+// In order, without shuffling; a final batch of one example is dropped (BatchNorm needs two values per channel).
+function batches_(data: Dataset, batchSize: number) {
+  return batches(data, { batchSize, shuffle: false, dropLast: datasetSize(data) % batchSize === 1 });
+}
+
+/**
+ * Recomputes every BatchNorm layer's running mean and variance as the
+ * average of the batch statistics over `data`, with the weights frozen and
+ * every other layer in eval mode, like torch.optim.swa_utils.update_bn. An
+ * AdderNet trained for a few epochs tests far below its training accuracy
+ * because the running statistics lag the adder outputs, whose scale moves
+ * fast under the adaptive learning rate; this closes that gap. Costs one
+ * forward pass over data. fit() runs it by default for adder models.
+ */
+export async function recalibrateBatchNorm(model: Model, data: Dataset, options: RecalibrationOptions = {}): Promise<Recalibration> {
+  const ds = checkModelData(model, data, 'data');
+  const batchSize = checkInteger(options.batchSize ?? 256, 'batchSize', 2);
+  const maxBatches = options.batches === undefined ? Infinity : checkInteger(options.batches, 'batches', 1);
+  if (options.device !== undefined) model.to(checkDevice(options.device, 'options.device'));
+  checkIdle(model, 'recalibrateBatchNorm');
+  model.busy = true;
+  try {
+    return await recalibrateDataset(model, ds, batchSize, maxBatches);
+  } finally {
+    model.busy = false;
+  }
 }
 
 async function evaluateDataset(model: Model, data: Dataset, batchSize: number, signal?: AbortSignal): Promise<Evaluation> {

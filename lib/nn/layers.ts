@@ -6,6 +6,7 @@ import * as ops from '../ops/index';
 import type { Pair } from '../ops/index';
 import { Tensor } from '../tensor';
 import { backwardChain, cached, forwardChain, Module, Parameter, type ModuleConfig } from './module';
+import { childPath, elements, expectImage, expectVector, leafRow, opRow, windowOutput, type SummaryRow } from './summary';
 
 function pairOf(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
@@ -88,6 +89,18 @@ abstract class ConvLike extends Module {
     return g.gradInput ?? gradOut; // first layer: nothing upstream needs it
   }
 
+  /** Adder: 2 additions per tap; conv: 1 multiplication + 1 addition; bias: 1 addition per output. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    expectImage(input, name, this.args.inChannels);
+    const kernel = pairOf(this.args.kernelSize);
+    const [ho, wo] = windowOutput(name, input, kernel, pairOf(this.args.stride ?? 1), pairOf(this.args.padding ?? 0));
+    const out = [this.args.outChannels, ho, wo];
+    const taps = elements(out) * this.args.inChannels * kernel[0] * kernel[1];
+    const bias = this.bias ? elements(out) : 0;
+    const type = this.config().type;
+    return this.adder ? leafRow(rows, this, name, type, out, 0, 2 * taps + bias) : leafRow(rows, this, name, type, out, taps, taps + bias);
+  }
+
   config(): ModuleConfig {
     return { type: this.adder ? 'Adder2d' : 'Conv2d', args: { ...this.args } };
   }
@@ -150,6 +163,16 @@ abstract class LinearLike extends Module {
     return g.gradInput ?? gradOut;
   }
 
+  /** Adder: 2 additions per weight; linear: 1 multiplication + 1 addition; bias: 1 addition per output. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    expectVector(input, name, this.args.inFeatures);
+    const taps = this.args.inFeatures * this.args.outFeatures;
+    const bias = this.bias ? this.args.outFeatures : 0;
+    const type = this.config().type;
+    const out = [this.args.outFeatures];
+    return this.adder ? leafRow(rows, this, name, type, out, 0, 2 * taps + bias) : leafRow(rows, this, name, type, out, taps, taps + bias);
+  }
+
   config(): ModuleConfig {
     return { type: this.adder ? 'AdderLinear' : 'Linear', args: { ...this.args } };
   }
@@ -182,6 +205,24 @@ abstract class BatchNorm extends Module {
   /** PyTorch's num_batches_tracked (kept for checkpoints; momentum is fixed). */
   numBatchesTracked = 0;
   private saved?: { x: Tensor; mean: Tensor; invStd: Tensor };
+  // Set by recalibrateBatchNorm(): eval-mode forwards normalise with the
+  // batch statistics and fold them into the running ones as a cumulative
+  // average (momentum 1/k for the k-th batch), saving nothing for backward.
+  private recalibrating = false;
+
+  /** @internal Resets the running statistics (mean 0, variance 1) and starts a cumulative average over the next forwards. */
+  beginRecalibration(): void {
+    const c = this.runningMean.size;
+    this.runningMean.storage.write(new Float32Array(c));
+    this.runningVar.storage.write(new Float32Array(c).fill(1));
+    this.numBatchesTracked = 0;
+    this.recalibrating = true;
+  }
+
+  /** @internal */
+  endRecalibration(): void {
+    this.recalibrating = false;
+  }
   constructor(
     readonly args: BatchNormArgs,
     private readonly rank: 2 | 4,
@@ -198,11 +239,13 @@ abstract class BatchNorm extends Module {
     if (x.rank !== this.rank) {
       throw rangeError('ERR_ADDERNET_SHAPE', 'x', `a rank-${this.rank} tensor for ${this.config().type}`, `shape ${describe(x.shape)}`);
     }
+    const averaging = this.recalibrating && !this.training;
     const r = ops.batchNorm(x, this.weight.value, this.bias.value, this.runningMean, this.runningVar, {
-      training: this.training,
-      momentum: this.args.momentum ?? 0.1,
+      training: this.training || averaging,
+      momentum: averaging ? 1 / (this.numBatchesTracked + 1) : this.args.momentum ?? 0.1,
       eps: this.args.eps ?? 1e-5,
     });
+    if (averaging) this.numBatchesTracked += 1;
     if (this.training) {
       this.numBatchesTracked += 1;
       this.saved = { x, mean: r.saveMean, invStd: r.saveInvStd };
@@ -220,6 +263,14 @@ abstract class BatchNorm extends Module {
     setGrad(this.bias, g.gradBias);
     this.saved = undefined;
     return g.gradInput;
+  }
+
+  /** At inference a folded scale and shift: 1 multiplication + 1 addition per element. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    if (this.rank === 4) expectImage(input, name, this.args.numFeatures);
+    else expectVector(input, name, this.args.numFeatures);
+    const n = elements(input);
+    return leafRow(rows, this, name, this.config().type, input, n, n);
   }
 
   config(): ModuleConfig {
@@ -250,6 +301,10 @@ export class ReLU extends Module {
     const g = ops.reluBackward(cached(this.output, 'ReLU'), gradOut, consumable ? { out: gradOut } : undefined);
     this.output = undefined;
     return g;
+  }
+  /** Comparisons only: no multiplications or additions counted. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    return leafRow(rows, this, name, 'ReLU', input, 0, 0);
   }
   config(): ModuleConfig {
     return { type: 'ReLU' };
@@ -284,6 +339,13 @@ export class MaxPool2d extends Module {
       s.argmax.dispose();
     }
   }
+  /** Comparisons only: no multiplications or additions counted. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    const [c] = expectImage(input, name);
+    const kernel = pairOf(this.args.kernelSize);
+    const [ho, wo] = windowOutput(name, input, kernel, pairOf(this.args.stride ?? this.args.kernelSize), pairOf(this.args.padding ?? 0));
+    return leafRow(rows, this, name, 'MaxPool2d', [c, ho, wo], 0, 0);
+  }
   config(): ModuleConfig {
     return { type: 'MaxPool2d', args: { ...this.args } };
   }
@@ -303,6 +365,14 @@ export class AvgPool2d extends Module {
     this.shape = undefined;
     return ops.avgPool2dBackward(gradOut, shape, this.args);
   }
+  /** window - 1 additions per output (the 1/window scale folds into the next layer: not counted). */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    const [c] = expectImage(input, name);
+    const kernel = pairOf(this.args.kernelSize);
+    const [ho, wo] = windowOutput(name, input, kernel, pairOf(this.args.stride ?? this.args.kernelSize), pairOf(this.args.padding ?? 0));
+    const out = [c, ho, wo];
+    return leafRow(rows, this, name, 'AvgPool2d', out, 0, elements(out) * (kernel[0] * kernel[1] - 1));
+  }
   config(): ModuleConfig {
     return { type: 'AvgPool2d', args: { ...this.args } };
   }
@@ -320,6 +390,11 @@ export class GlobalAvgPool2d extends Module {
     this.shape = undefined;
     return ops.globalAvgPoolBackward(gradOut, shape);
   }
+  /** H*W - 1 additions per channel (the 1/(H*W) scale is not counted). */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    const [c, h, w] = expectImage(input, name);
+    return leafRow(rows, this, name, 'GlobalAvgPool2d', [c], 0, c * (h * w - 1));
+  }
   config(): ModuleConfig {
     return { type: 'GlobalAvgPool2d' };
   }
@@ -336,6 +411,9 @@ export class Flatten extends Module {
     const shape = cached(this.shape, 'Flatten');
     this.shape = undefined;
     return gradOut.reshape(shape);
+  }
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    return leafRow(rows, this, name, 'Flatten', [elements(input)], 0, 0);
   }
   config(): ModuleConfig {
     return { type: 'Flatten' };
@@ -355,6 +433,11 @@ export class Sequential extends Module {
   }
   backward(gradOut: Tensor, consumable = false): Tensor {
     return backwardChain([...this.modules.values()], gradOut, this.kept, consumable);
+  }
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    let shape = [...input];
+    for (const [n, m] of this.modules) shape = m.summarize(shape, childPath(name, n), rows);
+    return shape;
   }
   config(): ModuleConfig {
     return { type: 'Sequential', children: this.childConfigs() };
@@ -432,6 +515,21 @@ export class BasicBlock extends Module {
     this.relu1.train(mode);
     this.reluOut.train(mode);
     return this;
+  }
+
+  /** Rows: conv1, bn1, relu1, conv2, bn2, downsample.0/.1 (if any), add (the residual sum: 1 addition per element), relu. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    let shape = this.conv1.summarize(input, childPath(name, 'conv1'), rows);
+    shape = this.bn1.summarize(shape, childPath(name, 'bn1'), rows);
+    shape = this.relu1.summarize(shape, childPath(name, 'relu1'), rows);
+    shape = this.conv2.summarize(shape, childPath(name, 'conv2'), rows);
+    shape = this.bn2.summarize(shape, childPath(name, 'bn2'), rows);
+    const shortcut = this.downsample ? this.downsample.summarize(input, childPath(name, 'downsample'), rows) : [...input];
+    if (shortcut.length !== shape.length || shortcut.some((d, i) => d !== shape[i])) {
+      throw rangeError('ERR_ADDERNET_SHAPE', `the shortcut of ${JSON.stringify(name)}`, `shape ${describe(shape)} (the main path's)`, describe(shortcut));
+    }
+    opRow(rows, childPath(name, 'add'), 'Add', shape, 0, elements(shape));
+    return this.reluOut.summarize(shape, childPath(name, 'relu'), rows);
   }
 
   config(): ModuleConfig {

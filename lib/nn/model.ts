@@ -8,6 +8,7 @@ import { checkDevice, empty, onInferenceQueue, Tensor, type Device } from '../te
 import { BatchNorm1d, BatchNorm2d } from './layers';
 import type { Module, ModuleConfig, Parameter } from './module';
 import { moduleFromConfig, type ConfigLimits } from './registry';
+import { checkSummaryInput, formatSummary, totalsOf, type ModelSummary, type SummaryOptions, type SummaryRow } from './summary';
 
 export interface ModelInfo {
   /** Architecture name ('lenet5bn', 'resnet20', ..., or 'custom'). */
@@ -100,6 +101,50 @@ export class Model {
 
   parameters(): Parameter[] {
     return this.net.parameters();
+  }
+
+  /**
+   * The layers with their output shapes, parameters, and the multiplications
+   * and additions of one forward of one example, as data (see formatSummary
+   * and summaryText() for the table). Computed by shape arithmetic: no kernel
+   * runs, no tensor is made, the mode is untouched. Counting, the AdderNet
+   * paper's convention: an adder tap |x - w| + sum is 2 additions and no
+   * multiplication; a conv/linear tap 1 multiplication + 1 addition; a bias
+   * 1 addition per output; BatchNorm (folded at inference) 1 multiplication +
+   * 1 addition per element; ReLU and max pooling (comparisons) nothing; average
+   * pooling window - 1 additions per output; a residual sum 1 addition per element.
+   *
+   * LeNet-5-BN: its conv and fully connected layers take 416,520 taps
+   * (conv1 117,600 + conv2 240,000 + fc1 48,000 + fc2 10,080 + fc3 840), so
+   * the CNN does 416,520 multiplications + 416,530 additions there (fc3's bias)
+   * and the AdderNet 833,040 additions and none: the paper's "about 435K mult
+   * + 435K add vs 870K add" (Table 1) within 5%. With BatchNorm the totals are
+   * 423,028 mult + 423,038 add (CNN) and 6,518 mult + 839,558 add (AdderNet,
+   * its multiplications all in the BatchNorms, which fold into the next layer
+   * at deployment). ResNet-20: 272,484 parameters (CNN and AdderNet alike)
+   * and 40,813,184 taps in its conv/adder layers (40,551,040 without the two
+   * 1x1 shortcut layers); in all 41,013,898 mult + 41,103,946 add as a CNN
+   * (the paper: 41.17M), 643,722 mult (the first conv, the 1x1 conv
+   * classifier and the BatchNorms) + 81,474,122 add as an AdderNet.
+   */
+  summary(options: SummaryOptions = {}): ModelSummary {
+    const inputShape = options.inputShape === undefined ? [...this.info.inputShape] : checkSummaryInput(options.inputShape);
+    const rows: SummaryRow[] = [];
+    const outputShape = this.net.summarize(inputShape, '', rows);
+    const layer = this.info.options?.layer;
+    return {
+      arch: this.info.arch,
+      ...(typeof layer === 'string' ? { layer } : {}),
+      inputShape,
+      outputShape,
+      rows,
+      totals: totalsOf(rows),
+    };
+  }
+
+  /** summary() as a Keras-like table (at most 100 columns), totals in K/M units. */
+  summaryText(options: SummaryOptions = {}): string {
+    return formatSummary(this.summary(options));
   }
 
   /** Parameters and buffers (running statistics) by their reference names; live tensors, not copies. */

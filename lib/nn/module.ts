@@ -4,6 +4,7 @@
 // gradients are set, not accumulated.
 import { codedError } from '../errors';
 import { Tensor, zeros } from '../tensor';
+import { unsizable, type SummaryRow } from './summary';
 
 /** 'adder' parameters get the adaptive learning rate (SPEC.md); the rest plain SGD. */
 export type ParameterKind = 'adder' | 'plain';
@@ -44,6 +45,20 @@ export abstract class Module {
    */
   abstract backward(gradOut: Tensor, consumable?: boolean): Tensor;
   abstract config(): ModuleConfig;
+
+  /**
+   * For model.summary(): appends this module's rows (layers, output shapes,
+   * parameters, multiplications and additions of one example; see summary.ts)
+   * to `rows` for one example of shape `input` (no batch dimension), and
+   * returns the shape of its output. `name` is the module's dotted path.
+   * Every built-in module implements it by shape arithmetic; a module of your
+   * own must, for summary() to size it (this default throws ERR_ADDERNET_TYPE).
+   */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    void input;
+    void rows;
+    throw unsizable(this, name);
+  }
 
   protected addParameter(name: string, p: Parameter): Parameter {
     this.params.set(name, p);

@@ -1,12 +1,67 @@
-// SGD with momentum, Nesterov and weight decay (torch.optim.SGD's update),
-// plus AdderNet's adaptive learning rate for adder filters (SPEC.md): the
-// scaled gradient eta*sqrt(k)/||g|| * g replaces the raw one before momentum
-// and weight decay, as the reference does by scaling inside backward.
+// The optimizers: SGD with momentum, Nesterov and weight decay
+// (torch.optim.SGD's update) and Adam / AdamW (torch.optim.Adam's and
+// AdamW's), each with AdderNet's adaptive learning rate for adder filters
+// (SPEC.md): the scaled gradient eta*sqrt(k)/||g|| * g replaces the raw one
+// before the update, so momentum, the running averages and weight decay all
+// act on it, as the reference does by scaling inside backward.
+import { checkBetas, checkFlag } from '../checks';
 import { checkPositive, describe, rangeError } from '../errors';
 import { native } from '../native';
-import { sgdUpdate } from '../ops/index';
+import { adamUpdate, sgdUpdate } from '../ops/index';
 import { type Tensor, zeros } from '../tensor';
 import type { Parameter } from './module';
+
+/** A zero tensor shaped like the parameter, for per-parameter optimizer state. */
+const stateFor = (p: Parameter): Tensor => zeros(p.grad.shape);
+
+/**
+ * What every optimizer shares: its parameters, the learning rate (fit()
+ * schedules it per epoch), the step count and the adaptive learning rate of
+ * adder filters. step() hands each parameter's gradient to update(), scaled
+ * (SPEC.md) for 'adder' parameters and untouched for the rest.
+ */
+export abstract class Optimizer {
+  lr: number;
+  /** Adaptive learning-rate coefficient for adder filters (default 0.2). */
+  readonly eta: number;
+  /** Steps taken so far. */
+  protected steps = 0;
+  private readonly scaled: (Tensor | undefined)[];
+
+  protected constructor(
+    readonly params: Parameter[],
+    lr: number,
+    eta: number | undefined,
+  ) {
+    this.lr = checkPositive(lr, 'lr');
+    this.eta = checkPositive(eta ?? 0.2, 'eta');
+    this.scaled = params.map((p) => (p.kind === 'adder' ? stateFor(p) : undefined));
+  }
+
+  step(): void {
+    this.params.forEach((p, i) => {
+      let grad = p.grad;
+      const scaled = this.scaled[i];
+      if (scaled) {
+        native.adaptiveScale(grad.storage, scaled.storage, this.eta);
+        grad = scaled;
+      }
+      this.update(i, grad);
+      p.version += 1;
+    });
+    this.steps += 1;
+  }
+
+  /** Frees the optimizer's state and scaled-gradient workspaces (fit() does when it ends). */
+  dispose(): void {
+    for (const t of [...this.state(), ...this.scaled]) t?.dispose();
+  }
+
+  /** Updates params[index] in place from grad (the scaled gradient for adder filters). */
+  protected abstract update(index: number, grad: Tensor): void;
+  /** The per-parameter state tensors that dispose() frees. */
+  protected abstract state(): (Tensor | null | undefined)[];
+}
 
 export interface SGDOptions {
   lr: number;
@@ -18,55 +73,99 @@ export interface SGDOptions {
   eta?: number;
 }
 
-export class SGD {
-  lr: number;
+export class SGD extends Optimizer {
   readonly momentum: number;
   readonly dampening: number;
   readonly weightDecay: number;
   readonly nesterov: boolean;
-  readonly eta: number;
   private readonly momentumBuffers: (Tensor | null)[];
-  private readonly scaled: (Tensor | undefined)[];
-  private steps = 0;
 
-  constructor(
-    readonly params: Parameter[],
-    options: SGDOptions,
-  ) {
-    this.lr = checkPositive(options.lr, 'lr');
+  constructor(params: Parameter[], options: SGDOptions) {
+    super(params, options.lr, options.eta);
     this.momentum = checkPositive(options.momentum ?? 0, 'momentum', true);
     this.dampening = checkPositive(options.dampening ?? 0, 'dampening', true);
     this.weightDecay = checkPositive(options.weightDecay ?? 0, 'weightDecay', true);
     this.nesterov = options.nesterov ?? false;
-    this.eta = checkPositive(options.eta ?? 0.2, 'eta');
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw rangeError('ERR_ADDERNET_OPTION', 'nesterov', 'momentum > 0 and dampening 0', `momentum ${describe(this.momentum)}, dampening ${describe(this.dampening)}`);
     }
-    this.momentumBuffers = params.map((p) => (this.momentum > 0 ? zeros(p.grad.shape) : null));
-    this.scaled = params.map((p) => (p.kind === 'adder' ? zeros(p.grad.shape) : undefined));
+    this.momentumBuffers = params.map((p) => (this.momentum > 0 ? stateFor(p) : null));
   }
 
-  step(): void {
-    const firstStep = this.steps === 0;
-    this.params.forEach((p, i) => {
-      let grad = p.grad;
-      const scaled = this.scaled[i];
-      if (scaled) {
-        native.adaptiveScale(grad.storage, scaled.storage, this.eta);
-        grad = scaled;
-      }
-      sgdUpdate(p.value, grad, this.momentumBuffers[i], {
-        lr: this.lr, momentum: this.momentum, dampening: this.dampening,
-        weightDecay: this.weightDecay, nesterov: this.nesterov, firstStep,
-      });
-      p.version += 1;
+  protected update(index: number, grad: Tensor): void {
+    sgdUpdate(this.params[index].value, grad, this.momentumBuffers[index], {
+      lr: this.lr, momentum: this.momentum, dampening: this.dampening,
+      weightDecay: this.weightDecay, nesterov: this.nesterov, firstStep: this.steps === 0,
     });
-    this.steps += 1;
   }
 
-  /** Frees the momentum buffers and scaled-gradient workspaces (fit() does when it ends). */
-  dispose(): void {
-    for (const t of [...this.momentumBuffers, ...this.scaled]) t?.dispose();
+  protected state(): (Tensor | null)[] {
+    return this.momentumBuffers;
+  }
+}
+
+export interface AdamOptions {
+  /** Default 1e-3. */
+  lr?: number;
+  /** Decay rates of the running averages of the gradient and its square (default [0.9, 0.999]). */
+  betas?: readonly [number, number];
+  /** Added to the denominator (default 1e-8). */
+  eps?: number;
+  /** Default 0 (1e-2 for AdamW). */
+  weightDecay?: number;
+  /** AMSGrad: normalise by the running maximum of the squared-gradient average (default false). */
+  amsgrad?: boolean;
+  /**
+   * Weight decay as AdamW applies it, param *= 1 - lr * weightDecay, instead
+   * of adding weightDecay * param to the gradient (default false; AdamW sets it).
+   */
+  decoupledWeightDecay?: boolean;
+  /** Adaptive learning-rate coefficient for adder filters (default 0.2). */
+  eta?: number;
+}
+
+export type AdamWOptions = Omit<AdamOptions, 'decoupledWeightDecay'>;
+
+/** torch.optim.Adam, with the adaptive learning rate for adder filters (SPEC.md). */
+export class Adam extends Optimizer {
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly amsgrad: boolean;
+  readonly decoupledWeightDecay: boolean;
+  private readonly expAvg: Tensor[];
+  private readonly expAvgSq: Tensor[];
+  private readonly maxExpAvgSq: (Tensor | undefined)[];
+
+  constructor(params: Parameter[], options: AdamOptions = {}) {
+    super(params, options.lr ?? 1e-3, options.eta);
+    this.betas = checkBetas(options.betas ?? [0.9, 0.999], 'betas');
+    this.eps = checkPositive(options.eps ?? 1e-8, 'eps', true);
+    this.weightDecay = checkPositive(options.weightDecay ?? 0, 'weightDecay', true);
+    this.amsgrad = checkFlag(options.amsgrad, 'amsgrad', false);
+    this.decoupledWeightDecay = checkFlag(options.decoupledWeightDecay, 'decoupledWeightDecay', false);
+    this.expAvg = params.map(stateFor);
+    this.expAvgSq = params.map(stateFor);
+    this.maxExpAvgSq = params.map((p) => (this.amsgrad ? stateFor(p) : undefined));
+  }
+
+  protected update(index: number, grad: Tensor): void {
+    adamUpdate(this.params[index].value, grad, this.expAvg[index], this.expAvgSq[index], {
+      lr: this.lr, betas: this.betas, eps: this.eps, weightDecay: this.weightDecay,
+      decoupled: this.decoupledWeightDecay, step: this.steps + 1,
+      amsgrad: this.amsgrad, maxExpAvgSq: this.maxExpAvgSq[index],
+    });
+  }
+
+  protected state(): (Tensor | undefined)[] {
+    return [...this.expAvg, ...this.expAvgSq, ...this.maxExpAvgSq];
+  }
+}
+
+/** torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2). */
+export class AdamW extends Adam {
+  constructor(params: Parameter[], options: AdamWOptions = {}) {
+    super(params, { ...options, weightDecay: options.weightDecay ?? 1e-2, decoupledWeightDecay: true });
   }
 }
 

@@ -3,6 +3,7 @@ import { checkInteger } from '../errors';
 import { Tensor } from '../tensor';
 import { AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, ReLU, Sequential, type LayerKind } from './layers';
 import { backwardChain, forwardChain, Module, type ModuleConfig } from './module';
+import { childPath, type SummaryRow } from './summary';
 
 export interface ResNetArgs {
   /** Blocks per stage: 3 for ResNet-20, 5 for ResNet-32. */
@@ -63,6 +64,17 @@ export class ResNet extends Module {
     super.train(mode);
     for (const m of [...this.body, this.flatten]) m.train(mode);
     return this;
+  }
+
+  /** The registered layers by their state-dict names; the ReLU, pool and flatten as relu, avgpool, flatten. */
+  summarize(input: readonly number[], name: string, rows: SummaryRow[]): number[] {
+    const names = new Map(this.children().map(([n, m]) => [m, n]));
+    const roles: Record<string, string> = { ReLU: 'relu', AvgPool2d: 'avgpool', Flatten: 'flatten' };
+    let shape = [...input];
+    for (const m of [...this.body, this.flatten]) {
+      shape = m.summarize(shape, childPath(name, names.get(m) ?? roles[m.config().type] ?? m.config().type), rows);
+    }
+    return shape;
   }
 
   config(): ModuleConfig {
