@@ -18,7 +18,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
-  backendInfo, fit, memoryInfo, models, nn, resetPeakMemory, setNumThreads, SGD, supportedIsas, tensor, trainOps, zeros,
+  backendInfo, fit, memoryInfo, models, nn, resetPeakMemory, setNumThreads, SGD, supportedIsas, tensor, ops,
   type Dataset, type Model, type Tensor,
 } from '../lib/index';
 import { collectTensors } from '../lib/tensor';
@@ -126,31 +126,19 @@ interface CellMeasure {
   };
 }
 
-/** MACs per example: a batch-1 eval forward with every adder/conv/linear layer's forward wrapped to count its output. */
+/** Multiply-accumulates (conv, linear) and adder taps per example. */
 function countMacs(model: Model): { adder: number; conv: number } {
+  // From model.summary()'s per-layer counts (shape arithmetic, no forward):
+  // a conv/linear tap is one multiplication, an adder tap two additions
+  // (plus one per output for a bias).
+  const modules = new Map(model.net.namedModules());
   const macs = { adder: 0, conv: 0 };
-  const hooked: { forward?: unknown }[] = [];
-  for (const [, m] of model.net.namedModules()) {
-    const kind = m instanceof nn.Adder2d || m instanceof nn.AdderLinear ? 'adder' : m instanceof nn.Conv2d || m instanceof nn.Linear ? 'conv' : undefined;
-    if (!kind) continue;
-    const weight = (m as nn.Adder2d | nn.Conv2d | nn.AdderLinear | nn.Linear).weight.value;
-    const forward = m.forward;
-    // Each output element accumulates one product (or |difference|) per filter element: fan-in = weight.size / outChannels.
-    m.forward = (x: Tensor): Tensor => {
-      const y = forward.call(m, x);
-      macs[kind] += (y.size / y.shape[0]) * (weight.size / weight.shape[0]);
-      return y;
-    };
-    hooked.push(m as { forward?: unknown });
-  }
-  try {
-    model.eval();
-    const x = zeros([1, ...model.info.inputShape]);
-    model.forward(x).dispose();
-    x.dispose();
-  } finally {
-    for (const m of hooked) delete m.forward; // back to the prototype's
-    model.train();
+  for (const row of model.summary().rows) {
+    const m = modules.get(row.name);
+    if (m instanceof nn.Conv2d || m instanceof nn.Linear) macs.conv += row.multiplications;
+    else if (m instanceof nn.Adder2d || m instanceof nn.AdderLinear) {
+      macs.adder += (row.additions - (m.bias ? row.outputShape.reduce((x, y) => x * y, 1) : 0)) / 2;
+    }
   }
   return macs;
 }
@@ -172,7 +160,7 @@ async function savedActivationBytes(model: Model, ds: Dataset, batch: number): P
   await fwd.result.data();
   const saved = memoryInfo().liveBytes - before;
   const bwd = collectTensors(() => {
-    const loss = trainOps.softmaxCrossEntropy(fwd.result, ds.labels.slice(0, batch));
+    const loss = ops.softmaxCrossEntropy(fwd.result, ds.labels.slice(0, batch));
     return model.backward(loss.gradLogits!);
   });
   await bwd.result.data();

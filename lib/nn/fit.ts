@@ -134,16 +134,22 @@ export interface Evaluation {
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * Queues a step on batch x (fn returns the [loss, correct] tensor of
- * softmaxCrossEntropyQueued) and awaits only that result, so the event loop
- * runs while the step does; then frees the batch and whatever the step made
- * that its layers did not (logits, BN statistics, the input gradient).
+ * Queues work on batch x (fn returns the tensor to read) and awaits only that
+ * read, so the event loop runs while the work does; then frees the batch and
+ * whatever fn made that its layers did not (logits, BN statistics, the input
+ * gradient).
  */
-async function queuedLoss(x: Tensor, fn: () => Tensor): Promise<{ loss: number; correct: number }> {
+async function queuedRead(x: Tensor, fn: () => Tensor): Promise<Float32Array> {
   const { result, made } = collectTensors(fn);
-  const [loss, correct] = await result.data();
+  const values = await result.data();
   x.dispose();
   for (const t of made) t.dispose();
+  return values;
+}
+
+/** queuedRead of softmaxCrossEntropyQueued's [loss, correct] tensor. */
+async function queuedLoss(x: Tensor, fn: () => Tensor): Promise<{ loss: number; correct: number }> {
+  const [loss, correct] = await queuedRead(x, fn);
   return { loss, correct };
 }
 
@@ -225,7 +231,7 @@ export async function fit(model: Model, trainData: Dataset, options: FitOptions 
       let count = 0;
       let batch = 0;
       // A final batch of one example cannot train BatchNorm (as in PyTorch): skip it.
-      const dropLast = datasetSize(data) % batchSize === 1;
+      const dropLast = lastIsSingle(data, batchSize);
       for (const { x, y } of batches(data, { batchSize, shuffle: true, seed, epoch, dropLast, augment: options.augment })) {
         await call('onBatchBegin', { epoch, batch, size: y.length });
         if (stopsAt(epoch, batch - 1)) {
@@ -308,28 +314,24 @@ function batchNormsOf(model: Model): (BatchNorm1d | BatchNorm2d)[] {
   return [...model.net.namedModules()].map(([, m]) => m).filter((m): m is BatchNorm1d | BatchNorm2d => m instanceof BatchNorm1d || m instanceof BatchNorm2d);
 }
 
-async function recalibrateDataset(model: Model, data: Dataset, batchSize: number, maxBatches: number, signal?: AbortSignal): Promise<Recalibration> {
+async function recalibrateDataset(model: Model, data: Dataset, batchSize: number, maxBatches: number): Promise<Recalibration> {
   const t0 = performance.now();
   const bns = batchNormsOf(model);
   const wasTraining = model.training;
-  let batches = 0;
+  let done = 0;
   let examples = 0;
-  if (bns.length === 0) return { layers: 0, batches, examples, seconds: 0 };
+  if (bns.length === 0) return { layers: 0, batches: done, examples, seconds: 0 };
   model.eval();
   for (const bn of bns) bn.beginRecalibration();
   try {
     // Eval mode everywhere else: nothing is saved for a backward.
-    for (const { x, y } of batches_(data, batchSize)) {
-      if (batches >= maxBatches) {
+    for (const { x, y } of batches(data, { batchSize, shuffle: false, dropLast: lastIsSingle(data, batchSize) })) {
+      if (done >= maxBatches) {
         x.dispose();
         break;
       }
-      signal?.throwIfAborted();
-      const { result, made } = collectTensors(() => model.forward(x));
-      await result.data();
-      x.dispose();
-      for (const t of made) t.dispose();
-      batches += 1;
+      await queuedRead(x, () => model.forward(x));
+      done += 1;
       examples += y.length;
       await nextTick();
     }
@@ -338,12 +340,12 @@ async function recalibrateDataset(model: Model, data: Dataset, batchSize: number
     model.train(wasTraining);
   }
   model.version += 1;
-  return { layers: bns.length, batches, examples, seconds: (performance.now() - t0) / 1000 };
+  return { layers: bns.length, batches: done, examples, seconds: (performance.now() - t0) / 1000 };
 }
 
-// In order, without shuffling; a final batch of one example is dropped (BatchNorm needs two values per channel).
-function batches_(data: Dataset, batchSize: number) {
-  return batches(data, { batchSize, shuffle: false, dropLast: datasetSize(data) % batchSize === 1 });
+// A final batch of one example cannot go through BatchNorm in batch-statistics mode (it needs two values per channel).
+function lastIsSingle(data: Dataset, batchSize: number): boolean {
+  return datasetSize(data) % batchSize === 1;
 }
 
 /**
@@ -369,14 +371,13 @@ export async function recalibrateBatchNorm(model: Model, data: Dataset, options:
   }
 }
 
-async function evaluateDataset(model: Model, data: Dataset, batchSize: number, signal?: AbortSignal): Promise<Evaluation> {
+async function evaluateDataset(model: Model, data: Dataset, batchSize: number): Promise<Evaluation> {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
   let correct = 0;
   try {
     for (const { x, y } of batches(data, { batchSize, shuffle: false })) {
-      signal?.throwIfAborted();
       const r = await queuedLoss(x, () => softmaxCrossEntropyQueued(model.forward(x), y, { grad: false }).result);
       lossSum += r.loss * y.length;
       correct += r.correct;
