@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from '../lib/io/safetensors';
 import { data, evaluate, loadModel } from '../lib/index';
 import { limitDataset } from '../lib/cli/data';
 import { preprocessImage } from '../lib/cli/predict';
@@ -74,7 +75,8 @@ describe('addernet train', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('Accuracy');
     expect(svg).toContain('Loss');
-    expect(fs.readdirSync(path.join(tmp, 'runs')).sort()).toEqual(['conv.safetensors', 'conv.svg']);
+    // The model, its plot, and the resumable training checkpoint with its per-epoch log; no temporary files.
+    expect(fs.readdirSync(path.join(tmp, 'runs')).sort()).toEqual(['conv.ckpt.log.jsonl', 'conv.ckpt.safetensors', 'conv.safetensors', 'conv.svg']);
   });
 
   it('writes a checkpoint that loads back and scores what train reported', async () => {
@@ -145,11 +147,13 @@ describe('addernet train', () => {
   it('--help exits 0 and lists the flags', () => {
     const r = cli(['train', '--help']);
     expect(r.status).toBe(0);
-    for (const flag of ['--model', '--layer', '--data', '--epochs', '--batch-size', '--lr', '--eta', '--seed', '--threads', '--out', '--json']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--model', '--layer', '--data', '--epochs', '--batch-size', '--lr', '--eta', '--seed', '--threads', '--out', '--json', '--optimizer', '--betas', '--resume', '--checkpoint-every']) expect(r.stdout).toContain(flag);
   });
 
-  it('stops on Ctrl-C without writing a checkpoint', async () => {
-    const child = spawn(process.execPath, [MAIN, 'train', '--epochs', '200', '--out', 'interrupted.safetensors'], { cwd: tmp });
+  it('Ctrl-C writes a resumable checkpoint of the last finished step and exits 130; --resume continues it', async () => {
+    const argsFor = (epochs: number) => ['train', '--epochs', String(epochs), '--limit', '400', '--out', 'interrupted.safetensors'];
+    const args = argsFor(200);
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: tmp });
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
@@ -164,8 +168,41 @@ describe('addernet train', () => {
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(stderr).toMatch(/interrupted: no checkpoint written/i);
-    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('interrupted') || f.includes('.tmp'))).toEqual([]);
+    const ckpt = path.join(tmp, 'interrupted.ckpt.safetensors');
+    expect(stderr).toContain(`wrote the training checkpoint interrupted.ckpt.safetensors`);
+    expect(stderr).toContain(`addernet ${args.join(' ')} --resume interrupted.ckpt.safetensors`);
+    // The finished model is not written; no temporary files are left.
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('interrupted') || f.includes('.tmp')).sort()).toEqual(['interrupted.ckpt.log.jsonl', 'interrupted.ckpt.safetensors']);
+    const training = JSON.parse(readSafetensors(ckpt).metadata.training) as { epoch: number; batch: number; history: unknown[] };
+    expect(training.epoch).toBeGreaterThanOrEqual(1);
+    expect(fs.readFileSync(path.join(tmp, 'interrupted.ckpt.log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(training.history.length);
+    // Continue it to one epoch past where it stopped (more epochs than that would take long).
+    const until = training.epoch + 1;
+    const r = cli([...argsFor(until), '--resume', 'interrupted.ckpt.safetensors', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { epochs: number; history: { epoch: number }[] };
+    expect(result.history.map((e) => e.epoch)).toEqual(Array.from({ length: until }, (_, i) => i));
+    expect(fs.existsSync(path.join(tmp, 'interrupted.safetensors'))).toBe(true);
+  }, 120_000);
+
+  it('--optimizer adam/adamw train; optimizer-specific flags are checked', () => {
+    const r = cli(['train', '--layer', 'conv', '--optimizer', 'adamw', '--lr', '0.002', '--betas', '0.9,0.99', '--epochs', '1', '--limit', '1000', '--out', 'adamw.safetensors', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { optimizer: string; weightDecay: number; momentum?: number; testAccuracy: number };
+    expect(j).toMatchObject({ optimizer: 'adamw', weightDecay: 0.01 });
+    expect(j.momentum).toBeUndefined();
+    expect(j.testAccuracy).toBeGreaterThan(0.5);
+    for (const [bad, message] of [
+      [['--optimizer', 'adam', '--momentum', '0.5'], 'option --momentum is for --optimizer sgd'],
+      [['--betas', '0.9,0.99'], 'option --betas is for --optimizer adam or adamw'],
+      [['--optimizer', 'adam', '--betas', '0.9'], 'option --betas must be two numbers'],
+      [['--optimizer', 'rmsprop'], '--optimizer'],
+      [['--resume', 'missing.safetensors'], 'option --resume: "missing.safetensors" does not exist'],
+    ] as const) {
+      const e = cli(['train', ...bad]);
+      expect(e.status, bad.join(' ')).toBe(2);
+      expect(e.stderr).toContain(message);
+    }
   });
 });
 
@@ -215,6 +252,21 @@ describe('addernet eval', () => {
     const text = cli(['eval', 'runs/conv.safetensors', '--data', 'mnist']);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/accuracy \d+\.\d\d%, loss \d+\.\d{4} \(2,000 examples/);
+    // Metrics: top-k, per-class accuracy and the confusion matrix (rows true, columns predicted).
+    expect(out.topK['1']).toBe(out.accuracy);
+    expect(out.topK['5']).toBeGreaterThanOrEqual(out.accuracy);
+    const matrix = out.confusionMatrix as number[][];
+    expect(matrix).toHaveLength(10);
+    expect(matrix.flat().reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(matrix.reduce((a, row, t) => a + row[t], 0) / 1000).toBeCloseTo(out.accuracy, 12);
+    expect(out.perClassAccuracy).toHaveLength(10);
+    expect(text.stdout).toMatch(/top-1 \d+\.\d\d%, top-5 \d+\.\d\d%/);
+    expect(text.stdout).toMatch(/true \\ predicted +0 +1 .* 9 +accuracy/);
+    const top3 = JSON.parse(cli(['eval', 'runs/conv.safetensors', '--limit', '100', '--top-k', '3', '--json']).stdout);
+    expect(Object.keys(top3.topK)).toEqual(['3']);
+    const bad = cli(['eval', 'runs/conv.safetensors', '--top-k', '11']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('option --top-k needs integers from 1 to 10');
   });
 
   it('rejects a file that is not a checkpoint with exit 1 and the reason', () => {
@@ -234,7 +286,7 @@ describe('addernet predict', () => {
   it('decodes a PNG to exactly the normalised training image (28x28, white on black)', async () => {
     const file = path.join(tmp, 'digit.png');
     await sharp(digit(3), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
-    const x = await preprocessImage(file, [1, 28, 28], { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
+    const x = await preprocessImage(file, { inputShape: [1, 28, 28] }, { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
     const want = normalised.images.subarray(3 * 784, 4 * 784);
     let maxErr = 0;
     for (let i = 0; i < 784; i++) maxErr = Math.max(maxErr, Math.abs(x[i] - want[i]));
@@ -243,7 +295,7 @@ describe('addernet predict', () => {
     const big = path.join(tmp, 'digit-inverted.jpg');
     await sharp(Buffer.from(digit(3).map((v) => 255 - v)), { raw: { width: 28, height: 28, channels: 1 } })
       .resize(84, 84).toColourspace('srgb').jpeg({ quality: 95 }).toFile(big);
-    const y = await preprocessImage(big, [1, 28, 28], { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
+    const y = await preprocessImage(big, { inputShape: [1, 28, 28] }, { invert: 'auto', center: false, mean: [0.1307], std: [0.3081] });
     let sad = 0;
     for (let i = 0; i < 784; i++) sad += Math.abs(y[i] - want[i]);
     expect(sad / 784).toBeLessThan(0.15); // resampling and JPEG differences only

@@ -328,6 +328,24 @@ describe('batches', () => {
   const ds = tracedDataset(103);
   const idsOf = (x: Float32Array, per: number): number[] => Array.from({ length: x.length / per }, (_, k) => x[k * per]);
 
+  it('startBatch leaves out the first batches and yields exactly the rest of a full pass, augmentation included', () => {
+    const img = loadMnistBundled().test;
+    const small = subset(img, Array.from({ length: 50 }, (_, i) => i * 40));
+    for (const augment of [false, true]) {
+      const full = [...batches(small, { batchSize: 8, seed: 3, epoch: 2, augment })];
+      for (const start of [0, 1, 6, 7, 9]) {
+        const tail = [...batches(small, { batchSize: 8, seed: 3, epoch: 2, augment, startBatch: start })];
+        expect(tail.length).toBe(Math.max(0, full.length - start));
+        tail.forEach((b, k) => {
+          expect(Array.from(b.indices)).toEqual(Array.from(full[start + k].indices));
+          expect(Buffer.from(b.x.dataSync().buffer).equals(Buffer.from(full[start + k].x.dataSync().buffer))).toBe(true);
+        });
+      }
+    }
+    for (const bad of [-1, 1.5, NaN]) expect(caught(() => batches(small, { batchSize: 8, startBatch: bad })).code).toBe('ERR_ADDERNET_OPTION');
+    expect(caught(() => batches(small, { batchSize: 8, startBatch: '2' as never })).code).toBe('ERR_ADDERNET_TYPE');
+  });
+
   it('covers every example exactly once per epoch, reproducibly for a seed', () => {
     const run = (seed: number, epoch = 0) => [...batches(ds, { batchSize: 10, seed, epoch })];
     const a = run(1);

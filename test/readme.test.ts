@@ -73,6 +73,42 @@ describe('README examples', () => {
     expect(Number(acc![1])).toBeGreaterThan(0.9);
   }, 300_000);
 
+  it('run as written: resuming, optimizers and metrics', () => {
+    const i = blocks.findIndex((b) => b.includes('resumeFrom:'));
+    expect(i).toBeGreaterThanOrEqual(0);
+    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+    const r = run(`example-${i}.mjs`);
+    expect(r.signal, r.out).toBeNull();
+    expect(r.status, r.out).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toBe('1 20');
+    // 2 epochs, then accuracy, top-3, ten per-class accuracies and the first confusion row.
+    expect(lines.slice(1).join(' ')).toMatch(/^2 0\.9[0-9]+ 0\.9[0-9]+ \[/);
+    expect(fs.existsSync(path.join(tmp, 'run.safetensors'))).toBe(true);
+    expect(fs.readFileSync(path.join(tmp, 'run.log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+  }, 300_000);
+
+  it('run as written: images (a folder of class sub-folders, preprocessImage)', async () => {
+    const i = blocks.findIndex((b) => b.includes('data.imageFolder('));
+    expect(i).toBeGreaterThanOrEqual(0);
+    // The example reads my-photos/<class>/: write a few bundled digits there.
+    const { default: sharp } = await import('sharp');
+    const { loadMnistBundled } = await import('../lib/data/index');
+    const test = loadMnistBundled().test;
+    for (let k = 0; k < 24; k++) {
+      const n = k % 2 === 0 ? 0 : 1999; // a zero and a nine (the bundled test set is sorted by class)
+      const idx = n === 0 ? k : 1999 - k;
+      const dir = path.join(tmp, 'my-photos', test.labels[idx] === 0 ? 'zero' : 'nine');
+      fs.mkdirSync(dir, { recursive: true });
+      const px = Buffer.from(Array.from(test.images.subarray(idx * 784, (idx + 1) * 784), (v) => Math.max(0, Math.min(255, Math.round((v * 0.3081 + 0.1307) * 255)))));
+      await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(dir, `${idx}.png`));
+    }
+    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+    const r = run(`example-${i}.mjs`);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toContain("[ 'nine', 'zero' ] 784");
+  }, 120_000);
+
   it('run as written: the quick example', () => {
     const i = blocks.findIndex((b) => b.includes('ops.adder2d('));
     fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);

@@ -3,7 +3,7 @@ import { backendInfo, setNumThreads } from '../backend';
 import { datasetSize } from '../data/index';
 import { evaluate } from '../nn/fit';
 import { loadModel } from '../nn/checkpoint';
-import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
+import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numbersFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
 import { DATA_HELP, limitDataset, loadData, parseDataSpec } from './data';
 import { percent, thousands } from './progress';
 
@@ -11,6 +11,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   data: { type: 'string', value: 'SPEC', help: `${DATA_HELP}; default mnist for lenet5bn checkpoints` },
   split: { type: 'string', value: 'NAME', help: 'test (default) or train' },
   'batch-size': { type: 'string', value: 'B', help: 'examples per forward pass (default 256)' },
+  'top-k': { type: 'string', value: 'K,...', help: 'top-k accuracies to report (default 1,5)' },
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
   device: DEVICE_OPTION,
   json: { type: 'boolean', help: 'print a JSON object' },
@@ -20,10 +21,25 @@ export const EVAL_OPTIONS: OptionSpecs = {
 
 export const EVAL_USAGE = `Usage: addernet eval MODEL.safetensors [options]
 
-Scores a checkpoint written by \`addernet train\` (or saveModel) on a dataset.
+Scores a checkpoint written by \`addernet train\` (or saveModel) on a dataset:
+loss, accuracy, top-k accuracy, per-class accuracy and the confusion matrix
+(rows: true class, columns: predicted), all in the --json object.
 
 Options:
 ${optionsHelp(EVAL_OPTIONS)}`;
+
+function labelsOf(info: { numClasses: number; classNames?: string[] }): string[] {
+  return info.classNames ?? Array.from({ length: info.numClasses }, (_, i) => String(i));
+}
+
+/** The confusion matrix (rows true, columns predicted) with each class's accuracy at the end of its row. */
+export function formatConfusion(matrix: number[][], perClass: (number | null)[], labels: string[]): string {
+  const w = Math.max(...labels.map((l) => l.length), ...matrix.flat().map((v) => String(v).length));
+  const lw = Math.max('true \\ predicted'.length, ...labels.map((l) => l.length));
+  const head = `  ${'true \\ predicted'.padEnd(lw)}  ${labels.map((l) => l.padStart(w)).join(' ')}  accuracy`;
+  const rows = matrix.map((row, t) => `  ${labels[t].padEnd(lw)}  ${row.map((v) => String(v).padStart(w)).join(' ')}  ${perClass[t] === null ? '-' : percent(perClass[t]!)}`);
+  return [head, ...rows].join('\n');
+}
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, EVAL_OPTIONS, { min: 0, max: 1, names: 'MODEL (a .safetensors checkpoint)' });
@@ -44,13 +60,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const model = loadModel(file);
   const dataSpec = spec ?? (model.info.arch === 'lenet5bn' ? parseDataSpec('mnist') : undefined);
   if (!dataSpec) throw new UsageError(`option --data is required for a ${model.info.arch} checkpoint (e.g. --data cifar10:DIR)`);
-  const ds = limitDataset(loadData(dataSpec)[split], limit);
+  const ds = limitDataset((await loadData(dataSpec, model.info.inputShape))[split], limit);
   const want = model.info.inputShape;
   if (ds.shape.some((v, i) => v !== want[i])) {
     throw new UsageError(`option --data: ${dataSpec.text} has ${ds.shape.join('x')} images but ${file} (${model.info.arch}) takes ${want.join('x')}`);
   }
   const t0 = performance.now();
-  const r = await evaluate(model, ds, { batchSize });
+  const topK = numbersFlag(values, 'top-k');
+  if (topK && topK.some((k) => !Number.isInteger(k) || k < 1 || k > model.info.numClasses)) {
+    throw new UsageError(`option --top-k needs integers from 1 to ${model.info.numClasses} (got ${JSON.stringify(values['top-k'])})`);
+  }
+  const r = await evaluate(model, ds, { batchSize, topK });
   const seconds = (performance.now() - t0) / 1000;
   const n = datasetSize(ds);
   const out = {
@@ -63,6 +83,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
     examples: n,
     loss: r.loss,
     accuracy: r.accuracy,
+    topK: r.topK,
+    perClassAccuracy: r.perClassAccuracy,
+    confusionMatrix: r.confusionMatrix,
+    classNames: labelsOf(model.info),
     seconds,
     examplesPerSecond: n / seconds,
     threads: backendInfo().threads,
@@ -71,7 +95,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
   else {
     process.stdout.write(
       `${file} (${model.info.arch}, ${String(model.info.options.layer)}) on ${dataSpec.text} ${split}: ` +
-        `accuracy ${percent(r.accuracy)}, loss ${r.loss.toFixed(4)} (${thousands(n)} examples, ${seconds.toFixed(2)} s, ${thousands(n / seconds)} examples/s)\n`,
+        `accuracy ${percent(r.accuracy)}, loss ${r.loss.toFixed(4)} (${thousands(n)} examples, ${seconds.toFixed(2)} s, ${thousands(n / seconds)} examples/s)\n` +
+        `  ${Object.entries(r.topK).map(([k, v]) => `top-${k} ${percent(v)}`).join(', ')}\n` +
+        formatConfusion(r.confusionMatrix, r.perClassAccuracy, labelsOf(model.info)) + '\n',
     );
   }
   await model.dispose();

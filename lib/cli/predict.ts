@@ -3,13 +3,12 @@
 // training data looked, and prints the most likely classes.
 import fs from 'node:fs';
 import { setNumThreads } from '../backend';
-import { normalize } from '../data/index';
+import { preprocessImage, type PreprocessOptions } from '../data/image';
 import { loadModel } from '../nn/checkpoint';
 import { tensor } from '../tensor';
 import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numbersFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
 import { defaultNormalisation } from './data';
 import { percent } from './progress';
-import type Sharp from 'sharp';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
@@ -36,82 +35,8 @@ light digit on a dark background; dark-on-light images are inverted.
 Options:
 ${optionsHelp(PREDICT_OPTIONS)}`;
 
-export interface PreprocessOptions {
-  invert: 'auto' | 'yes' | 'no';
-  center: boolean;
-  mean: number[];
-  std: number[];
-}
-
-function loadSharp(): typeof Sharp {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('sharp') as typeof Sharp;
-  } catch (err) {
-    throw new Error(`addernet predict needs the image library sharp, which did not load here: ${(err as Error).message.split('\n')[0]}`);
-  }
-}
-
-/** One image as [C, H, W] float32, normalised (throws a clear error for unreadable files). */
-export async function preprocessImage(file: string, shape: readonly [number, number, number], options: PreprocessOptions): Promise<Float32Array> {
-  const sharp = loadSharp();
-  const [C, H, W] = shape;
-  let input: Buffer;
-  try {
-    input = fs.readFileSync(file);
-  } catch (err) {
-    throw new UsageError(`cannot read image ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const decode = async <T>(what: () => Promise<T>): Promise<T> => {
-    try {
-      return await what();
-    } catch (err) {
-      throw new Error(`cannot decode image ${JSON.stringify(file)}: ${(err as Error).message}`);
-    }
-  };
-  let pixels: Uint8Array; // H x W x C
-  if (C === 1) {
-    // Transparent areas count as white paper.
-    const grey = await decode(() => sharp(input).flatten({ background: '#ffffff' }).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true }));
-    let data = new Uint8Array(grey.data.buffer, grey.data.byteOffset, grey.info.width * grey.info.height);
-    let sum = 0;
-    for (const v of data) sum += v;
-    if (options.invert === 'yes' || (options.invert === 'auto' && sum / data.length > 127.5)) data = data.map((v) => 255 - v);
-    const black = { r: 0, g: 0, b: 0, alpha: 1 };
-    let pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.length), { raw: { width: grey.info.width, height: grey.info.height, channels: 1 } });
-    if (options.center) {
-      // MNIST's framing: the digit's bounding box scaled into a 20x20 box centred in 28x28.
-      const innerH = Math.max(1, Math.round((H * 20) / 28));
-      const innerW = Math.max(1, Math.round((W * 20) / 28));
-      const top = Math.floor((H - innerH) / 2);
-      const left = Math.floor((W - innerW) / 2);
-      const inner = await pipeline
-        .trim({ background: '#000000', threshold: 10 })
-        .resize(innerW, innerH, { fit: 'contain', background: black })
-        .toColourspace('b-w')
-        .raw()
-        .toBuffer();
-      pipeline = sharp(inner, { raw: { width: innerW, height: innerH, channels: 1 } }).extend({
-        top, bottom: H - innerH - top, left, right: W - innerW - left, background: black,
-      });
-    } else {
-      pipeline = pipeline.resize(W, H, { fit: 'contain', background: black });
-    }
-    pixels = new Uint8Array(await pipeline.toColourspace('b-w').raw().toBuffer());
-  } else if (C === 3) {
-    const rgb = await decode(() =>
-      sharp(input).flatten({ background: '#ffffff' }).resize(W, H, { fit: 'cover' }).toColourspace('srgb').removeAlpha().raw().toBuffer(),
-    );
-    pixels = new Uint8Array(rgb);
-  } else {
-    throw new Error(`addernet predict handles models with 1 (grey) or 3 (RGB) input channels, not ${C}`);
-  }
-  if (pixels.length !== H * W * C) throw new Error(`addernet: unexpected decoded size ${pixels.length} for ${JSON.stringify(file)} (wanted ${H}x${W}x${C})`);
-  // HWC bytes -> CHW floats in [0, 1], then the training normalisation.
-  const out = new Float32Array(C * H * W);
-  for (let i = 0; i < H * W; i++) for (let c = 0; c < C; c++) out[c * H * W + i] = pixels[i * C + c] / 255;
-  return normalize(out, [C, H, W], options.mean, options.std);
-}
+/** The library's image preprocessing (lib/data/image.ts); kept here for the CLI's callers. */
+export { preprocessImage } from '../data/image';
 
 export function softmax(logits: ArrayLike<number>): number[] {
   let max = -Infinity;
@@ -151,7 +76,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   }
   if (std.some((v) => v <= 0)) throw new UsageError('option --std values must be > 0');
   const labelsText = stringFlag(values, 'labels');
-  const labels = labelsText === undefined ? defaultLabels(C, model.info.numClasses) : labelsText.split(',').map((s) => s.trim());
+  const labels = labelsText === undefined ? (model.info.classNames ?? defaultLabels(C, model.info.numClasses)) : labelsText.split(',').map((s) => s.trim());
   if (labels.length !== model.info.numClasses) throw new UsageError(`option --labels needs ${model.info.numClasses} names (got ${labels.length})`);
   if (threads !== undefined) setNumThreads(threads);
 
@@ -162,7 +87,17 @@ export async function predictCommand(argv: string[]): Promise<number> {
     mean: mean.length === 1 ? new Array<number>(C).fill(mean[0]) : mean,
     std: std.length === 1 ? new Array<number>(C).fill(std[0]) : std,
   };
-  for (let i = 0; i < images.length; i++) batch.set(await preprocessImage(images[i], [C, H, W], options), i * per);
+  for (let i = 0; i < images.length; i++) {
+    let x: Float32Array;
+    try {
+      x = await preprocessImage(images[i], model.info, options);
+    } catch (err) {
+      // A missing or unreadable file is a usage error (exit 2); undecodable images stay errors.
+      if (!fs.existsSync(images[i])) throw new UsageError(`cannot read image ${JSON.stringify(images[i])}: ${(err as Error).message}`);
+      throw err;
+    }
+    batch.set(x, i * per);
+  }
   const logits = await model.predict(tensor(batch, [images.length, C, H, W]));
   await model.dispose();
   const k = Math.min(top, model.info.numClasses);

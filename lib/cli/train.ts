@@ -8,10 +8,10 @@ import { fit, evaluate, type EpochLogs, type History } from '../nn/fit';
 import { saveModel } from '../nn/checkpoint';
 import type { Model } from '../nn/model';
 import * as models from '../nn/models';
-import type { Schedule } from '../nn/optim';
+import { OPTIMIZERS, type OptimizerName, type Schedule } from '../nn/optim';
 import { formatSummary, type ModelSummary } from '../nn/summary';
 import {
-  UsageError, boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, optionsHelp, parse, stringFlag, type OptionSpecs, type Parsed,
+  UsageError, boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numberFlag, numbersFlag, optionsHelp, parse, stringFlag, type OptionSpecs, type Parsed,
 } from './args';
 import { DATA_HELP, limitDataset, loadData, parseDataSpec, type DataSpec } from './data';
 import { plotPathFor, writeCurves } from './plot';
@@ -21,6 +21,9 @@ export const ARCHS = ['lenet5bn', 'resnet20', 'resnet32'] as const;
 export type Arch = (typeof ARCHS)[number];
 export const LAYERS = ['adder', 'conv'] as const;
 export type Layer = (typeof LAYERS)[number];
+
+/** Each model's input [C, H, W] (folder:DIR images are resized to it). */
+const INPUT_SHAPES: Record<Arch, [number, number, number]> = { lenet5bn: [1, 28, 28], resnet20: [3, 32, 32], resnet32: [3, 32, 32] };
 
 /** Per-model defaults: LeNet-5-BN's MNIST recipe; the CIFAR ResNets' reference recipe (SPEC.md). */
 export const DEFAULTS: Record<Arch, { epochs: number; batchSize: number; lr: number; augment: boolean; data?: string }> = {
@@ -37,9 +40,13 @@ export const TRAIN_OPTIONS: OptionSpecs = {
   'batch-size': { type: 'string', value: 'B', help: 'examples per step (default 64 for lenet5bn, 256 for the ResNets)' },
   lr: { type: 'string', value: 'L', help: 'base learning rate (default 0.1)' },
   schedule: { type: 'string', value: 'S', help: 'cosine (default), constant, or step:EPOCHS[:GAMMA]' },
+  optimizer: { type: 'string', value: 'NAME', help: 'sgd (default), adam or adamw; adder filters get the adaptive learning rate with each' },
   momentum: { type: 'string', value: 'M', help: 'SGD momentum (default 0.9)' },
-  'weight-decay': { type: 'string', value: 'W', help: 'weight decay (default 5e-4)' },
-  nesterov: { type: 'boolean', help: 'Nesterov momentum' },
+  'weight-decay': { type: 'string', value: 'W', help: 'weight decay (default 5e-4 for sgd, 0 for adam, 1e-2 for adamw)' },
+  nesterov: { type: 'boolean', help: 'Nesterov momentum (sgd)' },
+  betas: { type: 'string', value: 'B1,B2', help: 'adam/adamw: decay rates of the running averages (default 0.9,0.999)' },
+  eps: { type: 'string', value: 'E', help: 'adam/adamw: added to the denominator (default 1e-8)' },
+  amsgrad: { type: 'boolean', help: 'adam/adamw: the AMSGrad variant' },
   eta: { type: 'string', value: 'E', help: 'adaptive learning-rate coefficient of adder layers (default 0.2)' },
   augment: { type: 'boolean', help: 'random crop (pad 4) + flip; default on for the ResNets' },
   'no-augment': { type: 'boolean', help: 'turn augmentation off' },
@@ -49,6 +56,8 @@ export const TRAIN_OPTIONS: OptionSpecs = {
   threads: { type: 'string', value: 'T', help: 'kernel threads (default: all cores)' },
   device: DEVICE_OPTION,
   out: { type: 'string', short: 'o', value: 'FILE', help: 'checkpoint path (default <model>-<layer>.safetensors); the plot goes beside it as .svg' },
+  'checkpoint-every': { type: 'string', value: 'N', help: 'write the resumable training checkpoint <out>.ckpt.safetensors every N epochs (default 1; 0: only at the end and on Ctrl-C), its log beside it as .ckpt.log.jsonl' },
+  resume: { type: 'string', value: 'FILE', help: 'continue from a training checkpoint (give the same options as the interrupted run)' },
   json: { type: 'boolean', help: 'print one JSON object at the end instead of the summaries (the model summary as "summary")' },
   limit: { type: 'string', value: 'N', help: 'quick runs: at most N training and N test examples, evenly spaced' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -67,7 +76,12 @@ ${optionsHelp(TRAIN_OPTIONS)}
 Examples:
   addernet train --model lenet5bn --layer adder --epochs 20 --out runs/lenet-adder.safetensors
   addernet train --model resnet20 --layer adder --data cifar10:./cifar-10-batches-bin --epochs 400
-  addernet train --json --epochs 3 > result.json`;
+  addernet train --json --epochs 3 > result.json
+  addernet train --optimizer adamw --lr 0.002 --epochs 5
+
+Ctrl-C stops after the current batch and writes the training checkpoint of
+the last finished step (exit status 130); the same command with
+--resume <out>.ckpt.safetensors continues it, bit for bit as if uninterrupted.`;
 
 export interface TrainConfig {
   arch: Arch;
@@ -77,9 +91,14 @@ export interface TrainConfig {
   batchSize: number;
   lr: number;
   schedule: Schedule;
-  momentum: number;
-  weightDecay: number;
+  optimizer: OptimizerName;
+  /** undefined: fit()'s default for the optimizer. */
+  momentum?: number;
+  weightDecay?: number;
   nesterov: boolean;
+  betas?: [number, number];
+  eps?: number;
+  amsgrad: boolean;
   eta: number;
   augment: boolean;
   validate: boolean;
@@ -89,6 +108,12 @@ export interface TrainConfig {
   threads?: number;
   device: 'cpu';
   out: string;
+  /** The resumable training checkpoint fit() writes (none: not written, e.g. by compare). */
+  checkpoint?: string;
+  /** Epochs between its writes (0: only after the last and on Ctrl-C). */
+  checkpointEvery?: number;
+  /** A training checkpoint to continue from. */
+  resume?: string;
   json: boolean;
   limit?: number;
 }
@@ -117,6 +142,16 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
   if (dataText === undefined) throw new UsageError(`option --data is required for --model ${arch} (e.g. --data cifar10:DIR)`);
   if (boolFlag(values, 'augment') && boolFlag(values, 'no-augment')) throw new UsageError('options --augment and --no-augment contradict each other');
   const layer = choiceFlag(values, 'layer', LAYERS, 'adder');
+  const optimizer = choiceFlag(values, 'optimizer', OPTIMIZERS, 'sgd');
+  const betas = numbersFlag(values, 'betas');
+  if (betas && (betas.length !== 2 || betas.some((b) => b < 0 || b >= 1))) throw new UsageError(`option --betas must be two numbers in [0, 1), e.g. 0.9,0.999 (got ${JSON.stringify(values.betas)})`);
+  const sgdOnly = ['momentum', 'nesterov'].filter((k) => values[k] !== undefined);
+  const adamOnly = ['betas', 'eps', 'amsgrad'].filter((k) => values[k] !== undefined);
+  if (optimizer !== 'sgd' && sgdOnly.length) throw new UsageError(`option --${sgdOnly[0]} is for --optimizer sgd (got --optimizer ${optimizer})`);
+  if (optimizer === 'sgd' && adamOnly.length) throw new UsageError(`option --${adamOnly[0]} is for --optimizer adam or adamw`);
+  const out = stringFlag(values, 'out') ?? `${arch}-${layer}.safetensors`;
+  const resume = stringFlag(values, 'resume');
+  if (resume !== undefined && !fs.existsSync(resume)) throw new UsageError(`option --resume: ${JSON.stringify(resume)} does not exist`);
   const cfg: TrainConfig = {
     arch,
     layer,
@@ -125,9 +160,13 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
     batchSize: intFlag(values, 'batch-size', 1, d.batchSize),
     lr: numberFlag(values, 'lr', d.lr),
     schedule: parseSchedule(stringFlag(values, 'schedule')),
-    momentum: numberFlag(values, 'momentum', 0.9, true),
-    weightDecay: numberFlag(values, 'weight-decay', 5e-4, true),
+    optimizer,
+    momentum: values.momentum === undefined ? undefined : numberFlag(values, 'momentum', 0.9, true),
+    weightDecay: values['weight-decay'] === undefined ? undefined : numberFlag(values, 'weight-decay', 0, true),
     nesterov: boolFlag(values, 'nesterov'),
+    betas: betas as [number, number] | undefined,
+    eps: values.eps === undefined ? undefined : numberFlag(values, 'eps', 1e-8, true),
+    amsgrad: boolFlag(values, 'amsgrad'),
     eta: numberFlag(values, 'eta', 0.2),
     augment: boolFlag(values, 'augment') || (d.augment && !boolFlag(values, 'no-augment')),
     validate: !boolFlag(values, 'no-validate'),
@@ -135,11 +174,14 @@ export function trainConfig(values: Parsed['values']): TrainConfig {
     seed: intFlag(values, 'seed', 0, 0),
     threads: intFlag(values, 'threads', 1),
     device: deviceFlag(values),
-    out: stringFlag(values, 'out') ?? `${arch}-${layer}.safetensors`,
+    out,
+    checkpoint: out.replace(/\.safetensors$/i, '') + '.ckpt.safetensors',
+    checkpointEvery: intFlag(values, 'checkpoint-every', 0, 1),
+    resume,
     json: boolFlag(values, 'json'),
     limit: intFlag(values, 'limit', 1),
   };
-  if (cfg.nesterov && cfg.momentum === 0) throw new UsageError('option --nesterov needs --momentum > 0');
+  if (cfg.nesterov && (cfg.momentum ?? 0.9) === 0) throw new UsageError('option --nesterov needs --momentum > 0');
   const outDir = path.dirname(path.resolve(cfg.out));
   if (fs.existsSync(cfg.out) && fs.statSync(cfg.out).isDirectory()) throw new UsageError(`option --out: ${JSON.stringify(cfg.out)} is a directory; give a file name`);
   if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new UsageError(`option --out: ${JSON.stringify(outDir)} is not a directory`);
@@ -150,19 +192,19 @@ function recalibrationFlag(v: 'end' | 'epoch' | 'off' | undefined): 'end' | 'epo
   return v === 'off' ? false : v;
 }
 
-export function buildModel(arch: Arch, layer: Layer, seed: number, numClasses: number): Model {
-  if (arch === 'lenet5bn') return models.lenet5bn({ layer, seed });
-  return models[arch]({ layer, seed, numClasses });
+export function buildModel(arch: Arch, layer: Layer, seed: number, numClasses: number, classNames?: string[]): Model {
+  if (arch === 'lenet5bn') return models.lenet5bn({ layer, seed, classNames });
+  return models[arch]({ layer, seed, numClasses, classNames });
 }
 
 /** The model for the data, or a UsageError explaining the mismatch. */
 export function modelForData(cfg: Pick<TrainConfig, 'arch' | 'layer' | 'seed' | 'data'>, train: Dataset): Model {
-  const model = buildModel(cfg.arch, cfg.layer, cfg.seed, train.numClasses);
+  const model = buildModel(cfg.arch, cfg.layer, cfg.seed, train.numClasses, train.classNames);
   const want = model.info.inputShape;
   if (train.shape.some((v, i) => v !== want[i])) {
     throw new UsageError(
       `option --data: ${cfg.data.text} has ${train.shape.join('x')} images but --model ${cfg.arch} takes ${want.join('x')}` +
-        (cfg.arch === 'lenet5bn' ? ' (use mnist or idx:DIR)' : ' (use cifar10:DIR or cifar100:DIR)'),
+        (cfg.arch === 'lenet5bn' ? ' (use mnist, idx:DIR or folder:DIR)' : ' (use cifar10:DIR, cifar100:DIR or folder:DIR)'),
     );
   }
   if (train.numClasses > model.info.numClasses) {
@@ -182,7 +224,9 @@ export interface TrainResult {
   batchSize: number;
   lr: number;
   schedule: string;
-  momentum: number;
+  optimizer: OptimizerName;
+  /** SGD only. */
+  momentum?: number;
   weightDecay: number;
   eta: number;
   augment: boolean;
@@ -222,7 +266,7 @@ export async function runTraining(
 ): Promise<TrainResult> {
   const log = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
   if (cfg.threads !== undefined) setNumThreads(cfg.threads);
-  const split = loadData(cfg.data);
+  const split = await loadData(cfg.data, INPUT_SHAPES[cfg.arch]);
   const train = limitDataset(split.train, cfg.limit);
   const test = limitDataset(split.test, cfg.limit);
   const model = modelForData(cfg, train);
@@ -244,6 +288,8 @@ export async function runTraining(
     epochLines: !options.quiet,
   });
   let history: History;
+  // The training checkpoint is written from the first epoch on, beside the model.
+  fs.mkdirSync(path.dirname(path.resolve(cfg.out)), { recursive: true });
   try {
     progress.start();
     history = await fit(model, train, {
@@ -251,10 +297,16 @@ export async function runTraining(
       batchSize: cfg.batchSize,
       lr: cfg.lr,
       schedule: cfg.schedule,
+      optimizer: cfg.optimizer,
       momentum: cfg.momentum,
       weightDecay: cfg.weightDecay,
-      nesterov: cfg.nesterov,
+      nesterov: cfg.nesterov || undefined,
+      betas: cfg.betas,
+      eps: cfg.eps,
+      amsgrad: cfg.amsgrad || undefined,
       eta: cfg.eta,
+      checkpoint: cfg.checkpoint === undefined ? undefined : { path: cfg.checkpoint, everyEpochs: cfg.checkpointEvery || cfg.epochs },
+      resumeFrom: cfg.resume,
       seed: cfg.seed,
       augment: cfg.augment,
       validationData: cfg.validate ? test : undefined,
@@ -265,7 +317,7 @@ export async function runTraining(
   } finally {
     progress.stop();
   }
-  // Ctrl-C: fit() resolved with the epochs so far; nothing is saved.
+  // Ctrl-C: fit() resolved with the epochs so far and wrote the training checkpoint (if any) of the last finished step.
   options.signal?.throwIfAborted();
   const last = history.epochs[history.epochs.length - 1];
   const final = last.valAccuracy !== undefined ? { loss: last.valLoss!, accuracy: last.valAccuracy } : await evaluate(model, test);
@@ -289,8 +341,9 @@ export async function runTraining(
     batchSize: cfg.batchSize,
     lr: cfg.lr,
     schedule: scheduleText(cfg.schedule),
-    momentum: cfg.momentum,
-    weightDecay: cfg.weightDecay,
+    optimizer: cfg.optimizer,
+    momentum: cfg.optimizer === 'sgd' ? (cfg.momentum ?? 0.9) : undefined,
+    weightDecay: cfg.weightDecay ?? { sgd: 5e-4, adam: 0, adamw: 1e-2 }[cfg.optimizer],
     eta: cfg.eta,
     augment: cfg.augment,
     seed: cfg.seed,
@@ -336,6 +389,10 @@ export function abortOnInterrupt(controller: AbortController, onFirst?: () => vo
   };
 }
 
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
+}
+
 export async function trainCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, TRAIN_OPTIONS, { min: 0, max: 0, names: '' });
   if (values.help) {
@@ -352,7 +409,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (controller.signal.aborted) {
-      process.stderr.write('Training interrupted: no checkpoint written.\n');
+      if (cfg.checkpoint && fs.existsSync(cfg.checkpoint)) {
+        const again = [...argv.filter((a, i) => a !== '--resume' && argv[i - 1] !== '--resume' && !a.startsWith('--resume=')), '--resume', cfg.checkpoint];
+        process.stderr.write(`Training interrupted: wrote the training checkpoint ${cfg.checkpoint} (the last finished step). Continue with:\n  addernet train ${again.map(shellQuote).join(' ')}\n`);
+      } else {
+        process.stderr.write('Training interrupted: no checkpoint written.\n');
+      }
       return 130;
     }
     throw err;

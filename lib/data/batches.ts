@@ -26,6 +26,12 @@ export interface BatchOptions {
    * defaults to black in the dataset's normalisation), or a custom function.
    */
   augment?: boolean | AugmentOptions | AugmentFn;
+  /**
+   * Start at this batch of the epoch (default 0): the batches before it are
+   * left out, and the rest are exactly those of a full pass (their
+   * augmentation too). fit() resumes an interrupted epoch with it.
+   */
+  startBatch?: number;
 }
 
 export interface Batch {
@@ -60,9 +66,11 @@ export function epochOrder(n: number, options: { shuffle?: boolean; seed?: numbe
 export function batches(dataset: Dataset, options: BatchOptions): Generator<Batch, void, undefined> {
   const ds = checkDataset(dataset, 'dataset');
   if (options === null || typeof options !== 'object') throw typeError('options', 'an object { batchSize, ... }', options);
-  const { batchSize, shuffle = true, seed = 0, epoch = 0, dropLast = false, augment = false } = options;
+  const { batchSize, shuffle = true, seed = 0, epoch = 0, dropLast = false, augment = false, startBatch = 0 } = options;
   if (typeof batchSize !== 'number') throw typeError('options.batchSize', 'an integer >= 1', batchSize);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw rangeError('ERR_ADDERNET_OPTION', 'options.batchSize', 'an integer >= 1', describe(batchSize));
+  if (typeof startBatch !== 'number') throw typeError('options.startBatch', 'an integer >= 0', startBatch);
+  if (!Number.isSafeInteger(startBatch) || startBatch < 0) throw rangeError('ERR_ADDERNET_OPTION', 'options.startBatch', 'an integer >= 0', describe(startBatch));
   for (const [name, v] of [['seed', seed], ['epoch', epoch]] as const) {
     if (typeof v !== 'number') throw typeError(`options.${name}`, 'a safe integer', v);
     if (!Number.isSafeInteger(v)) throw rangeError('ERR_ADDERNET_OPTION', `options.${name}`, 'a safe integer', describe(v));
@@ -86,7 +94,9 @@ export function batches(dataset: Dataset, options: BatchOptions): Generator<Batc
   const count = batchCount(n, batchSize, dropLast);
 
   return (function* (): Generator<Batch, void, undefined> {
-    for (let b = 0; b < count; b++) {
+    // Without augmentation the skipped batches cost nothing; with it they are
+    // augmented and dropped, as the augmentation stream runs through the epoch.
+    for (let b = augmentFn ? 0 : startBatch; b < count; b++) {
       const start = b * batchSize;
       const size = Math.min(batchSize, n - start);
       const x = new Float32Array(size * per);
@@ -98,6 +108,7 @@ export function batches(dataset: Dataset, options: BatchOptions): Generator<Batc
         y[k] = ds.labels[i];
       }
       if (augmentFn) augmentFn(x, size, shape, augRng!);
+      if (b < startBatch) continue;
       yield { x: new Tensor(x, [size, shape[0], shape[1], shape[2]]), y, indices };
     }
   })();

@@ -22,6 +22,8 @@ export interface Dataset {
   numClasses: number;
   mean?: number[];
   std?: number[];
+  /** Names of the classes, by label (imageFolder sets them to the folder names). */
+  classNames?: string[];
 }
 
 export interface DatasetSplit {
@@ -198,6 +200,7 @@ export function subset(ds: Dataset, indicesOrStart: ArrayLike<number> | number, 
   const out: Dataset = { images, labels, shape: [...ds.shape], numClasses: ds.numClasses };
   if (ds.mean) out.mean = [...ds.mean];
   if (ds.std) out.std = [...ds.std];
+  if (ds.classNames) out.classNames = [...ds.classNames];
   return out;
 }
 

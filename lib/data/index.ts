@@ -30,5 +30,7 @@ export {
 export type { Dataset, DatasetSplit, NormalizeOptions, IdxDirOptions, Cifar100Options } from './dataset';
 export { augmentBatch, cifarAugment, blackFill } from './augment';
 export type { AugmentOptions, AugmentFn } from './augment';
+export { preprocessImage, imageFolder, otsuThreshold } from './image';
+export type { PreprocessOptions, ImageFolderOptions } from './image';
 export { batches, batchCount, epochOrder } from './batches';
 export type { BatchOptions, Batch } from './batches';

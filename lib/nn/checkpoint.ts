@@ -29,15 +29,25 @@ export const CONFIG_ELEMENT_SLACK_FACTOR = 2;
 export const CONFIG_ELEMENT_SLACK = 2 ** 20;
 export const CONFIG_TENSOR_SLACK = 64;
 
+/** Tensor-name prefix of optimizer buffers in a training checkpoint (nn/resume.ts; no module is called this). */
+export const OPTIMIZER_PREFIX = '__optimizer__.';
+/** Metadata key of a training checkpoint's state (nn/resume.ts). */
+export const TRAINING_KEY = 'training';
+
 export function saveModel(model: Model, path: string): void {
+  saveModelWith(model, path, {}, {});
+}
+
+/** saveModel plus extra tensors and metadata (a training checkpoint's optimizer state). */
+export function saveModelWith(model: Model, path: string, extra: Record<string, SafetensorsInput>, metadata: Record<string, string>): void {
   if (!(model instanceof Model)) throw typeError('model', 'a Model', model);
-  const tensors: Record<string, SafetensorsInput> = { ...model.stateDict() };
+  const tensors: Record<string, SafetensorsInput> = { ...model.stateDict(), ...extra };
   // PyTorch's BatchNorm keeps an int64 batch counter; write it so the file
   // loads into the reference model with strict=True.
   for (const [name, count] of Object.entries(model.batchCounters())) {
     tensors[name] = { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(count)) };
   }
-  writeSafetensors(path, tensors, { format: FORMAT, config: JSON.stringify(model.config()) });
+  writeSafetensors(path, tensors, { ...metadata, format: FORMAT, config: JSON.stringify(model.config()) });
 }
 
 /** The model info in a checkpoint: predict, evaluate and the CLI rely on its fields. */
@@ -53,6 +63,10 @@ function checkModelInfo(info: ModelInfo, path: string): void {
   }
   if (!Number.isInteger(info.numClasses) || info.numClasses < 1 || info.numClasses > MAX_GEOMETRY) {
     throw rangeError('ERR_ADDERNET_FORMAT', where('numClasses'), `an integer from 1 to ${MAX_GEOMETRY}`, describe(info.numClasses));
+  }
+  const names = info.classNames as unknown;
+  if (names !== undefined && (!Array.isArray(names) || names.length !== info.numClasses || !names.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 256))) {
+    throw rangeError('ERR_ADDERNET_FORMAT', where('classNames'), `${info.numClasses} class names (strings of 1 to 256 characters)`, describe(names));
   }
 }
 
@@ -82,7 +96,9 @@ export function loadModel(path: string): Model {
   const maxTensors = CONFIG_ELEMENT_SLACK_FACTOR * file.size + CONFIG_TENSOR_SLACK;
   try {
     // Checks the whole config against these limits before building anything.
-    return Model.fromConfig(config, { maxElements, maxTensors, source: path }).loadStateDict(file, path);
+    // A training checkpoint's optimizer buffers are not the model's.
+    const tensors = Object.hasOwn(meta, TRAINING_KEY) ? new Map([...file].filter(([name]) => !name.startsWith(OPTIMIZER_PREFIX))) : file;
+    return Model.fromConfig(config, { maxElements, maxTensors, source: path }).loadStateDict(tensors, path);
   } catch (err) {
     // Whatever is wrong with the architecture or tensors, say which file.
     const e = err as Error & { code?: string };

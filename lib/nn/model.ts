@@ -18,6 +18,8 @@ export interface ModelInfo {
   /** Shape of one input example, [C, H, W]. */
   inputShape: [number, number, number];
   numClasses: number;
+  /** Names of the classes by output index, when known (printed by `addernet predict`). */
+  classNames?: string[];
 }
 
 export interface ModelConfig {

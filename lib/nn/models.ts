@@ -13,10 +13,24 @@ export interface ModelOptions {
   layer?: LayerKind;
   /** Seed of the parameter initialisation (default 0). */
   seed?: number;
+  /** Number of outputs (default 10, or classNames.length). */
+  numClasses?: number;
+  /** Names of the classes by output index, kept in model.info (numClasses strings). */
+  classNames?: readonly string[];
 }
 
-export interface ResNetOptions extends ModelOptions {
-  numClasses?: number;
+export type ResNetOptions = ModelOptions;
+
+/** numClasses and classNames checked against each other. */
+function classesOf(options: ModelOptions): { numClasses: number; classNames?: string[] } {
+  const names = options.classNames;
+  const numClasses = options.numClasses ?? names?.length ?? 10;
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw rangeError('ERR_ADDERNET_OPTION', 'numClasses', 'an integer >= 1', describe(numClasses));
+  if (names === undefined) return { numClasses };
+  if (!Array.isArray(names) || names.length !== numClasses || !names.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 256)) {
+    throw rangeError('ERR_ADDERNET_OPTION', 'classNames', `an array of ${numClasses} non-empty strings (numClasses)`, describe(names));
+  }
+  return { numClasses, classNames: [...names] };
 }
 
 function layerKind(v: unknown): LayerKind {
@@ -34,6 +48,7 @@ function layerKind(v: unknown): LayerKind {
  */
 export function lenet5bn(options: ModelOptions = {}): Model {
   const layer = layerKind(options.layer);
+  const { numClasses, classNames } = classesOf(options);
   const rng = new Rng(options.seed ?? 0);
   const adder = layer === 'adder';
   const conv = (inChannels: number, outChannels: number, padding: number) =>
@@ -58,20 +73,23 @@ export function lenet5bn(options: ModelOptions = {}): Model {
     fc2: fc(120, 84, false),
     bn4: new BatchNorm1d({ numFeatures: 84 }),
     relu4: new ReLU(),
-    fc3: fc(84, 10, true),
-    ...(adder ? { bn5: new BatchNorm1d({ numFeatures: 10 }) } : {}),
+    fc3: fc(84, numClasses, true),
+    ...(adder ? { bn5: new BatchNorm1d({ numFeatures: numClasses }) } : {}),
   };
   layers.conv1.needsInputGrad = false;
   return new Model(new Sequential(layers), {
-    arch: 'lenet5bn', options: { layer, seed: options.seed ?? 0 }, inputShape: [1, 28, 28], numClasses: 10,
+    arch: 'lenet5bn', options: { layer, seed: options.seed ?? 0, ...(numClasses !== 10 ? { numClasses } : {}) }, inputShape: [1, 28, 28], numClasses,
+    ...(classNames ? { classNames } : {}),
   });
 }
 
 function resnet(depth: number, arch: string, options: ResNetOptions): Model {
   const layer = layerKind(options.layer);
-  const numClasses = options.numClasses ?? 10;
+  const { numClasses, classNames } = classesOf(options);
   const net = new ResNet({ depth, layer, numClasses, seed: options.seed ?? 0 });
-  return new Model(net, { arch, options: { layer, numClasses, seed: options.seed ?? 0 }, inputShape: [3, 32, 32], numClasses });
+  return new Model(net, {
+    arch, options: { layer, numClasses, seed: options.seed ?? 0 }, inputShape: [3, 32, 32], numClasses, ...(classNames ? { classNames } : {}),
+  });
 }
 
 /** The reference CIFAR ResNet-20 (3 BasicBlocks per stage). */

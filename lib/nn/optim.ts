@@ -24,7 +24,7 @@ export abstract class Optimizer {
   lr: number;
   /** Adaptive learning-rate coefficient for adder filters (default 0.2). */
   readonly eta: number;
-  /** Steps taken so far. */
+  /** Steps taken so far (restored with the state by loadState). */
   protected steps = 0;
   private readonly scaled: (Tensor | undefined)[];
 
@@ -57,10 +57,67 @@ export abstract class Optimizer {
     for (const t of [...this.state(), ...this.scaled]) t?.dispose();
   }
 
+  /** Steps taken so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** The type and hyperparameters, enough to rebuild it with createOptimizer (a training checkpoint records them). */
+  abstract config(): OptimizerConfig;
+
+  /**
+   * The state to save: the step count and, per parameter (in params order),
+   * its buffers under PyTorch's names (momentum_buffer, exp_avg, exp_avg_sq,
+   * max_exp_avg_sq). The tensors are the optimizer's own: read, do not keep.
+   */
+  stateBuffers(): { step: number; buffers: Record<string, Tensor>[] } {
+    return { step: this.steps, buffers: this.params.map((_, i) => this.buffersOf(i)) };
+  }
+
+  /**
+   * Restores what stateBuffers() gave: every buffer of every parameter must be
+   * there with the parameter's size, checked before anything changes.
+   */
+  loadState(step: number, buffers: readonly Record<string, Float32Array>[], source = 'optimizer state'): void {
+    if (!Number.isSafeInteger(step) || step < 0) throw rangeError('ERR_ADDERNET_FORMAT', `step in ${source}`, 'an integer >= 0', describe(step));
+    if (buffers.length !== this.params.length) {
+      throw rangeError('ERR_ADDERNET_FORMAT', source, `buffers for ${this.params.length} parameters`, `${buffers.length}`);
+    }
+    const writes: [Tensor, Float32Array][] = [];
+    this.params.forEach((p, i) => {
+      for (const [name, t] of Object.entries(this.buffersOf(i))) {
+        const values = Object.hasOwn(buffers[i], name) ? buffers[i][name] : undefined;
+        if (!(values instanceof Float32Array) || values.length !== p.value.size) {
+          throw rangeError('ERR_ADDERNET_FORMAT', `${name} of parameter ${i} in ${source}`, `${p.value.size} float32 values`, values === undefined ? 'none' : `${values.length}`);
+        }
+        writes.push([t, values]);
+      }
+    });
+    for (const [t, values] of writes) t.storage.write(values);
+    this.steps = step;
+  }
+
   /** Updates params[index] in place from grad (the scaled gradient for adder filters). */
   protected abstract update(index: number, grad: Tensor): void;
   /** The per-parameter state tensors that dispose() frees. */
   protected abstract state(): (Tensor | null | undefined)[];
+  /** params[index]'s state tensors by PyTorch's names (none for momentum-free SGD). */
+  protected abstract buffersOf(index: number): Record<string, Tensor>;
+}
+
+/** An optimizer's type and hyperparameters (the learning rate is fit()'s schedule). */
+export type OptimizerConfig =
+  | { type: 'sgd'; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; eta: number }
+  | { type: 'adam' | 'adamw'; betas: [number, number]; eps: number; weightDecay: number; amsgrad: boolean; eta: number };
+
+export type OptimizerName = OptimizerConfig['type'];
+export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'adamw'];
+
+/** Builds the optimizer a config describes, at learning rate lr. */
+export function createOptimizer(params: Parameter[], lr: number, c: OptimizerConfig): Optimizer {
+  if (c.type === 'sgd') return new SGD(params, { lr, momentum: c.momentum, dampening: c.dampening, weightDecay: c.weightDecay, nesterov: c.nesterov, eta: c.eta });
+  const options = { lr, betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, amsgrad: c.amsgrad, eta: c.eta };
+  return c.type === 'adam' ? new Adam(params, options) : new AdamW(params, options);
 }
 
 export interface SGDOptions {
@@ -101,6 +158,15 @@ export class SGD extends Optimizer {
 
   protected state(): (Tensor | null)[] {
     return this.momentumBuffers;
+  }
+
+  protected buffersOf(index: number): Record<string, Tensor> {
+    const m = this.momentumBuffers[index];
+    return m ? { momentum_buffer: m } : {};
+  }
+
+  config(): OptimizerConfig {
+    return { type: 'sgd', momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov, eta: this.eta };
   }
 }
 
@@ -159,6 +225,15 @@ export class Adam extends Optimizer {
 
   protected state(): (Tensor | undefined)[] {
     return [...this.expAvg, ...this.expAvgSq, ...this.maxExpAvgSq];
+  }
+
+  protected buffersOf(index: number): Record<string, Tensor> {
+    const max = this.maxExpAvgSq[index];
+    return { exp_avg: this.expAvg[index], exp_avg_sq: this.expAvgSq[index], ...(max ? { max_exp_avg_sq: max } : {}) };
+  }
+
+  config(): OptimizerConfig {
+    return { type: this.decoupledWeightDecay ? 'adamw' : 'adam', betas: [...this.betas], eps: this.eps, weightDecay: this.weightDecay, amsgrad: this.amsgrad, eta: this.eta };
   }
 }
 
