@@ -1,5 +1,6 @@
 // The quantized adder forward: uint8 patches packed as rows of K bytes (the
-// reduction contiguous, as vpsadbw reads it), filters packed once, the SAD
+// reduction contiguous, as vpsadbw reads it) from a channels-last copy of the
+// input, filters packed once, the SAD
 // microkernel of the active ISA over MR x NR tiles, positions split across
 // every pool thread. Integer sums are exact, so each output is one kernel
 // call over the whole K and the result cannot depend on threads or ISA.
@@ -52,32 +53,39 @@ void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* 
   // Padding bytes are 0 in both operands, so they add |0 - 0| = 0.
   const int64_t kpad = round_up(K, uk.kr);
   const int64_t T = s.t, HO = s.ho(), WO = s.wo(), HW = HO * WO, P = s.positions();
-  const int64_t Hp = s.h + 2 * s.ph, Wp = s.w + 2 * s.pw, plane = Hp * Wp;
+  const int64_t Hp = s.h + 2 * s.ph, Wp = s.w + 2 * s.pw;
   const int64_t tpanels = div_up(T, mr);
   ThreadPool::Session ses(ThreadPool::instance());
 
+  // The reduction runs in (u, v, c) order, the same for patches and filters
+  // (a sum of |differences| does not care): with the input made channels-last,
+  // a patch row is kh copies of kw * C contiguous bytes instead of C * kh
+  // copies of kw bytes, which cost more than the SADs on 3x3 layers.
+  const int64_t C = s.c, KW = s.kw, run_bytes = KW * C;
   // Filters as [tpanels * mr][kpad]; rows past T are zero (their outputs are dropped).
   const int64_t wbytes = checked_mul(tpanels * mr, kpad, "the packed filters");
   uint8_t* wpack = byte_buffer(ses.shared(0, floats_for(size_t(wbytes))));
-  for (int64_t t = 0; t < tpanels * mr; ++t) {
-    uint8_t* dst = wpack + t * kpad;
-    if (t < T) std::memcpy(dst, qw + t * K, size_t(K));
-    std::fill(dst + (t < T ? K : 0), dst + kpad, uint8_t(0));
-  }
+  std::fill(wpack, wpack + wbytes, uint8_t(0));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t uv = 0; uv < s.kh * KW; ++uv) wpack[t * kpad + uv * C + c] = qw[(t * C + c) * s.kh * KW + uv];
 
-  // The input with its padding made explicit (pad_value), so packing never tests bounds.
-  const uint8_t* xp = qx;
-  if (s.ph > 0 || s.pw > 0) {
-    const int64_t planes = s.n * s.c;
-    uint8_t* buf = byte_buffer(ses.shared(1, floats_for(size_t(checked_mul(planes, plane, "the padded input")))));
-    ses.parallel_for(size_t(planes), [&](size_t pl, int) {
-      const uint8_t* src = qx + int64_t(pl) * s.h * s.w;
-      uint8_t* dst = buf + int64_t(pl) * plane;
-      std::fill(dst, dst + plane, pad_value);
-      for (int64_t i = 0; i < s.h; ++i) std::memcpy(dst + (s.ph + i) * Wp + s.pw, src + i * s.w, size_t(s.w));
-    });
-    xp = buf;
-  }
+  // The input channels-last, padded with pad_value: [n][Hp][Wp][C], so packing never tests bounds.
+  const int64_t rows_total = s.n * Hp;
+  uint8_t* xh = byte_buffer(ses.shared(1, floats_for(size_t(checked_mul(rows_total, Wp * C, "the padded input")))));
+  ses.parallel_for(size_t(rows_total), [&](size_t row, int) {
+    const int64_t n = int64_t(row) / Hp, i = int64_t(row) % Hp - s.ph;
+    uint8_t* dst = xh + int64_t(row) * Wp * C;
+    if (i < 0 || i >= s.h) {
+      std::fill(dst, dst + Wp * C, pad_value);
+      return;
+    }
+    std::fill(dst, dst + s.pw * C, pad_value);
+    std::fill(dst + (s.pw + s.w) * C, dst + Wp * C, pad_value);
+    const uint8_t* src = qx + (n * C * s.h + i) * s.w;
+    for (int64_t c = 0; c < C; ++c, src += s.h * s.w)
+      for (int64_t j = 0; j < s.w; ++j) dst[(s.pw + j) * C + c] = src[j];
+  });
 
   const int64_t tiles = tiles_per_task(P, kpad, T, nr, ses.threads());
   const int64_t block = tiles * nr;
@@ -94,14 +102,10 @@ void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* 
     for (int64_t col = 0; col < count; ++col) {
       const int64_t p = p0 + col, n = p / HW, q = p % HW, oh = q / WO, ow = q % WO;
       out_off[col] = n * T * HW + q;
-      const uint8_t* corner = xp + n * s.c * plane + oh * s.sh * Wp + ow * s.sw;
+      const uint8_t* corner = xh + ((n * Hp + oh * s.sh) * Wp + ow * s.sw) * C;
       uint8_t* dst = xpack + col * kpad;
-      for (int64_t c = 0; c < s.c; ++c)
-        for (int64_t u = 0; u < s.kh; ++u, dst += s.kw) {
-          const uint8_t* src = corner + c * plane + u * Wp;
-          for (int64_t v = 0; v < s.kw; ++v) dst[v] = src[v];
-        }
-      std::fill(dst, xpack + (col + 1) * kpad, uint8_t(0));
+      for (int64_t u = 0; u < s.kh; ++u) std::memcpy(dst + u * run_bytes, corner + u * Wp * C, size_t(run_bytes));
+      std::fill(dst + K, dst + kpad, uint8_t(0));
     }
     std::fill(xpack + count * kpad, xpack + rows * kpad, uint8_t(0));
 
