@@ -74,17 +74,30 @@ void check_elements(Napi::Env env, double elements) {
   if (!(elements < kMaxElements)) throw_shape(env, "addernet: tensor too large");
 }
 
-int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name,
-                     int64_t expected) {
+namespace {
+// The data of a typed array of `type` with exactly `expected` elements.
+void* typed_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t expected,
+                  napi_typedarray_type type, const char* type_name) {
   Napi::Env env = info.Env();
   Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    throw_type(env, std::string("Expected an Int32Array for ") + name + " but received " + received(v));
-  auto arr = v.As<Napi::Int32Array>();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw_type(env, std::string("Expected ") + type_name + " for " + name + " but received " + received(v));
+  auto arr = v.As<Napi::TypedArray>();
   if (int64_t(arr.ElementLength()) != expected)
     throw_range(env, std::string("Expected ") + std::to_string(expected) + " elements for " +
                          name + " but received " + std::to_string(arr.ElementLength()));
-  return arr.Data();
+  return static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+}
+}  // namespace
+
+int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                     int64_t expected) {
+  return static_cast<int32_t*>(typed_array(info, index, name, expected, napi_int32_array, "an Int32Array"));
+}
+
+const uint8_t* uint8_array(const Napi::CallbackInfo& info, size_t index, const char* name,
+                           int64_t expected) {
+  return static_cast<const uint8_t*>(typed_array(info, index, name, expected, napi_uint8_array, "a Uint8Array"));
 }
 
 bool flag(const Napi::CallbackInfo& info, size_t index, const char* name) {

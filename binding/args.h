@@ -44,6 +44,9 @@ void check_elements(Napi::Env env, double elements);
 // An Int32Array argument of exactly `expected` elements, used on this thread
 // (a kernel's int32 tensors go through Launch, binding/queue.h).
 int32_t* int32_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t expected);
+// A Uint8Array argument of exactly `expected` elements (quantized tensors;
+// the kernel must run before the call returns: Launch::host_array()).
+const uint8_t* uint8_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t expected);
 bool flag(const Napi::CallbackInfo& info, size_t index, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* name);
 // dims = [n, c, h, w, t, kh, kw, sh, sw, ph, pw], validated.

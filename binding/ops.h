@@ -15,6 +15,10 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
 Napi::Value Adder2dBackward(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info);
 
+// ---- quant
+// (qx: Uint8Array, qw: Uint8Array, out: int32, dims, padValue) -> ticket; out = SAD
+Napi::Value Adder2dU8Forward(const Napi::CallbackInfo& info);
+
 // ---- norm
 // (x, gamma, beta, runningMean, runningVar, out, saveMean, saveInvStd, [n, c, hw],
 //  training, momentum, eps) -> ticket; updates the running stats when training

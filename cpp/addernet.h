@@ -1,5 +1,5 @@
-// Public C++ interface of the CPU kernels, grouped by op family (conv, norm,
-// activation, pool, loss, optim; one .cc each). float32, NCHW, PyTorch
+// Public C++ interface of the CPU kernels, grouped by op family (conv, quant,
+// norm, activation, pool, loss, optim; one .cc each). float32, NCHW, PyTorch
 // semantics. No N-API here: the binding, the CUDA backend and the native tests
 // all use this header; the plain references are in reference.h.
 #pragma once
@@ -66,6 +66,19 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
                     const float* bias, float* y);
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
                      const float* gy, float* gx, float* gw, float* gb);
+
+// ---- quant: quantized adder layers -------------------------------------------
+// Input and filters on one grid (x = s * (qx - z), w = s * (qw - z)), so
+// |x - w| = s * |qx - qw| and the layer is -s * SAD with SAD exact in int32:
+//   sad[n,t,i,j] = sum_{c,u,v} | qxp[n,c,i*SH+u, j*SW+v] - qw[t,c,u,v] |
+// where qxp is qx padded with pad_value (the quantized 0.0, i.e. z).
+// Active ISA, all threads; the result does not depend on either.
+// 255 * K must fit int32: longer reductions are refused.
+constexpr int64_t kMaxU8Reduction = INT32_MAX / 255;
+// Throws std::invalid_argument for an invalid geometry or K > kMaxU8Reduction,
+// LayerMemoryError when the packed operands exceed layer_memory_limit().
+void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
+                        uint8_t pad_value, int32_t* sad);
 
 // ---- norm: batch normalisation over [n, c, hw] (BatchNorm1d is hw = 1) ----
 // training: normalise with the batch mean and biased variance, then

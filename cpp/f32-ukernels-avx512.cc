@@ -22,9 +22,10 @@ struct V {
 #include "f32-ukernels-simd.h"
 
 const IsaConfig kAvx512 = {Isa::avx512,
-                           {8, 32, fma_kernel<V, 8>},
-                           {8, 32, maxsum_kernel<V, 8>},
-                           {4, 32, htgrad_kernel<V, 4>}};
+                           {"f32-gemm-fma-8x32-avx512", 8, 32, fma_kernel<V, 8>},
+                           {"f32-adder-maxsum-8x32-avx512", 8, 32, maxsum_kernel<V, 8>},
+                           {"f32-adder-htgrad-4x32-avx512", 4, 32, htgrad_kernel<V, 4>},
+                           {"u8-adder-sad-4x4-avx512", 4, 4, 64, u8_sad_4x4__avx512}};
 }  // namespace
 
 const IsaConfig* avx512_config() { return &kAvx512; }

@@ -34,9 +34,10 @@ void maxsum_4x8__scalar(size_t kc, const float* a, const float* b, float* c, boo
 }
 
 const IsaConfig kScalar = {Isa::scalar,
-                           {MR, NR, fma_4x8__scalar},
-                           {MR, NR, maxsum_4x8__scalar},
-                           {MR, NR, htgrad_4x8__scalar}};
+                           {"f32-gemm-fma-4x8-scalar", MR, NR, fma_4x8__scalar},
+                           {"f32-adder-maxsum-4x8-scalar", MR, NR, maxsum_4x8__scalar},
+                           {"f32-adder-htgrad-4x8-scalar", MR, NR, htgrad_4x8__scalar},
+                           {"u8-adder-sad-4x4-scalar", 4, 4, 1, u8_sad_4x4__scalar}};
 }  // namespace
 
 const IsaConfig* scalar_config() { return &kScalar; }

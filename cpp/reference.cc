@@ -2,6 +2,7 @@
 // Slow on purpose; every optimised path is tested against these.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "reference.h"
@@ -93,6 +94,17 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
                      float* gx, float* gw, float* gb) {
   backward(s, x, w, gy, gx, gw, gb, [](double, double wv) { return wv; },
            [](double xv, double) { return xv; });
+}
+
+void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
+                        uint8_t pad_value, int32_t* sad) {
+  s.validate();
+  std::vector<int64_t> acc(s.output_size(), 0);
+  for_each_tap(s, [&](int64_t xi, int64_t wi, int64_t yi) {
+    const int32_t xv = xi >= 0 ? qx[xi] : pad_value;
+    acc[yi] += std::abs(xv - int32_t(qw[wi]));
+  });
+  for (size_t i = 0; i < acc.size(); ++i) sad[i] = int32_t(acc[i]);
 }
 
 void adaptive_scale(const float* g, int64_t n, float eta, float* out) {

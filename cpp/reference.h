@@ -15,6 +15,9 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
                     const float* bias, float* y);
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
                      const float* gy, float* gx, float* gw, float* gb);
+// int64 sums, cast to int32 at the end (the kernel's range check keeps them exact).
+void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
+                        uint8_t pad_value, int32_t* sad);
 void adaptive_scale(const float* g, int64_t n, float eta, float* out);
 void batch_norm_forward(int64_t n, int64_t c, int64_t hw, const float* x, const float* gamma,
                         const float* beta, float* running_mean, float* running_var,

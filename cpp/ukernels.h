@@ -1,9 +1,13 @@
 // Microkernel families and the per-ISA configuration that the engine drives.
 //
-// Packed layouts (r = reduction index, m < MR, n < NR):
+// Packed layouts of the fp32 kernels (r = reduction index, m < MR, n < NR):
 //   a: [r][MR]   b: [r][NR]   c: dense MR x NR tile, row stride NR (overwritten)
+// The uint8 kernels keep the reduction contiguous instead (what vpsadbw wants):
+//   a: [MR][kc]  b: [NR][kc]  c: dense MR x NR int32 tile, row stride NR
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 #include "addernet.h"
 
 namespace adn {
@@ -18,14 +22,24 @@ typedef void (*gemm_ukernel_fn)(size_t kc, const float* a, const float* b, float
 typedef void (*htgrad_ukernel_fn)(size_t kc, const float* a, const float* b,
                                   const float* x, size_t x_stride, float* c);
 
-struct GemmUkernel { int mr, nr; gemm_ukernel_fn fn; };
-struct HtgradUkernel { int mr, nr; htgrad_ukernel_fn fn; };
+// c[m][n] = sum_r |a[m][r] - b[n][r]|, exact in int32 (quantized adder forward).
+// kc is a multiple of kr; callers pad K with one byte value in both a and b,
+// so the padding adds 0.
+typedef void (*u8_sad_ukernel_fn)(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* c);
 
+// name says dtype, op, tile and ISA (XNNPACK style), e.g. "u8-adder-sad-4x4-avx512".
+struct GemmUkernel { const char* name; int mr, nr; gemm_ukernel_fn fn; };
+struct HtgradUkernel { const char* name; int mr, nr; htgrad_ukernel_fn fn; };
+struct U8SadUkernel { const char* name; int mr, nr, kr; u8_sad_ukernel_fn fn; };
+
+// What the engine dispatches to on one ISA. A kernel family added here must
+// also be listed by ukernel_registry() (ukernel-registry.cc).
 struct IsaConfig {
   Isa isa;
   GemmUkernel fma;
   GemmUkernel maxsum;
   HtgradUkernel htgrad;
+  U8SadUkernel sad;
 };
 
 // Each ISA's table; the avx2/avx512 tables are null where not compiled in.
@@ -33,5 +47,32 @@ const IsaConfig* scalar_config();
 const IsaConfig* avx2_config();
 const IsaConfig* avx512_config();
 const IsaConfig& active_config();
+
+// The uint8 SAD kernels, one file per ISA (u8-sad-ukernels-*.cc).
+void u8_sad_4x4__scalar(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* c);
+void u8_sad_3x3__avx2(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* c);
+void u8_sad_4x4__avx512(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* c);
+
+// ---- registry: every microkernel compiled into this build --------------------
+// Walked by the microkernel test and benchmark (cpp/tests/test_ukernels.cc,
+// bench_ukernels.cc), so no kernel escapes testing and each can be timed alone.
+enum class UkernelKind { f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad };
+const char* ukernel_kind_name(UkernelKind kind);
+
+struct UkernelEntry {
+  const char* name;
+  Isa isa;  // may be unsupported by this CPU: check isa_supported() before calling
+  UkernelKind kind;
+  int mr, nr;
+  int kr;  // the reduction length must be a multiple of kr (1: any length)
+  // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, or sad.
+  gemm_ukernel_fn gemm;
+  htgrad_ukernel_fn htgrad;
+  u8_sad_ukernel_fn sad;
+};
+// Every ISA's kernels, scalar first, in IsaConfig order.
+const std::vector<UkernelEntry>& ukernel_registry();
+// The scalar kernel of a kind: what every other kernel of that kind is held to.
+const UkernelEntry& scalar_ukernel(UkernelKind kind);
 
 }  // namespace adn

@@ -64,6 +64,8 @@ export interface NativeAddon {
     gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,
     dims: ConvDims,
   ): number;
+  /** Quantized adder forward (binding/quant.cc): out [N, T, HO, WO] int32 = SAD; runs before it returns (plain Uint8Arrays). */
+  adder2dU8Forward(qx: Uint8Array, qw: Uint8Array, out: IntBuf, dims: ConvDims, padValue: number): number;
   adaptiveScale(grad: Buf, out: Buf, eta: number): number;
   // Training operations (binding/norm.cc, activation.cc, pool.cc, loss.cc, optim.cc). Running stats update in place when training.
   batchNormForward(

@@ -3,18 +3,18 @@
 // forwards, and the argument errors. The op suites run on every test device
 // (./devices.ts); the argument errors and the raw binding on the CPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendInfo, setNumThreads } from '../lib/backend';
+import { backendInfo, setIsa, setNumThreads, supportedIsas } from '../lib/backend';
 import { native } from '../lib/native';
 import { Tensor, tensor, zeros } from '../lib/tensor';
 import {
   add, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, globalAvgPool, globalAvgPoolBackward,
-  adamUpdate, maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
-  type AdamUpdateOptions,
+  adamUpdate, adder2dU8, maxPool2d, maxPool2dBackward, relu, reluBackward, sgdUpdate, softmaxCrossEntropy,
+  MAX_U8_REDUCTION, type AdamUpdateOptions,
 } from '../lib/ops/index';
 import { describeEachDevice, onDevice, type TestDevice } from './devices';
 import { sameBits } from './nn-helpers';
 import {
-  adamRefState, adamStepRef, batchNormRef, crossEntropyRef, dot, mulberry32, poolRef, sgdStepRef, sizeOf,
+  adamRefState, adamStepRef, adder2dU8Ref, batchNormRef, crossEntropyRef, dot, mulberry32, poolRef, sgdStepRef, sizeOf,
 } from './reference';
 
 // ---- Helpers ----------------------------------------------------------------
@@ -623,3 +623,71 @@ describe('argument errors', () => {
       TypeError, 'ERR_ADDERNET_TYPE', 'Expected an array of 3 integers >= 1 for dims');
   });
 });
+
+// ---- Quantized adder layer (CPU only: the kernel reads plain Uint8Arrays) ------------
+
+describe('adder2dU8', () => {
+  const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+  const pick = <T>(v: readonly T[]): T => v[Math.floor(random() * v.length)];
+
+  it('equals the JS reference bit for bit on random shapes, every ISA and 1-3 threads', () => {
+    const isaBefore = backendInfo().isa;
+    try {
+      for (let trial = 0; trial < 24; trial++) {
+        const kh = pick([1, 2, 3, 5]), kw = pick([1, 3]), ph = pick([0, 1, 2]), pw = pick([0, 1]);
+        const stride: [number, number] = [pick([1, 2]), pick([1, 2, 3])];
+        const xShape = [pick([1, 2, 3]), pick([1, 3, 7, 16, 31, 33, 65]), Math.max(pick([1, 4, 7, 9]), kh - 2 * ph), Math.max(pick([1, 5, 8, 11]), kw - 2 * pw)];
+        const wShape = [pick([1, 2, 3, 4, 5, 9, 17]), xShape[1], kh, kw];
+        const qx = { data: bytes(sizeOf(xShape)), shape: xShape }, qw = { data: bytes(sizeOf(wShape)), shape: wShape };
+        const padValue = Math.floor(random() * 256);
+        const want = adder2dU8Ref(qx.data, xShape, qw.data, wShape, stride, [ph, pw], padValue);
+        for (const isa of supportedIsas()) {
+          setIsa(isa);
+          setNumThreads(1 + (trial % 3));
+          const y = adder2dU8(qx, qw, { stride, padding: [ph, pw], padValue });
+          expect(y.dtype).toBe('int32');
+          expect(y.shape.length).toBe(4);
+          expect(sameBits(y.dataSync(), want), `${isa} x ${describe4(xShape)} w ${describe4(wShape)} s ${stride} p ${ph},${pw}`).toBe(true);
+          y.dispose();
+        }
+      }
+    } finally {
+      setIsa(isaBefore);
+      setNumThreads(1);
+    }
+  });
+
+  it('refuses bad arguments with their codes', () => {
+    const q = (shape: number[]) => ({ data: new Uint8Array(sizeOf(shape)), shape });
+    const x = q([1, 2, 4, 4]), w = q([3, 2, 3, 3]);
+    expectError(() => adder2dU8(new Uint8Array(32) as never, w), TypeError, 'ERR_ADDERNET_TYPE');
+    expectError(() => adder2dU8({ data: new Float32Array(32), shape: [1, 2, 4, 4] } as never, w), TypeError, 'ERR_ADDERNET_TYPE');
+    expectError(() => adder2dU8({ data: new Uint8Array(31), shape: [1, 2, 4, 4] }, w), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 32 elements (shape [1, 2, 4, 4]) for qx.data but received 31 elements');
+    expectError(() => adder2dU8(q([2, 4, 4]), w), RangeError, 'ERR_ADDERNET_SHAPE');
+    expectError(() => adder2dU8(x, q([3, 5, 3, 3])), RangeError, 'ERR_ADDERNET_SHAPE', /qw/);
+    expectError(() => adder2dU8(x, q([3, 2, 5, 5])), RangeError, 'ERR_ADDERNET_SHAPE', /qx/);
+    expectError(() => adder2dU8(x, w, { stride: 0 }), RangeError, 'ERR_ADDERNET_OPTION');
+    expectError(() => adder2dU8(x, w, { padValue: 256 }), RangeError, 'ERR_ADDERNET_OPTION',
+      'Expected an integer from 0 to 255 for options.padValue but received 256');
+    expectError(() => adder2dU8(x, w, { padValue: '0' as never }), TypeError, 'ERR_ADDERNET_TYPE');
+    // A reduction whose sums could pass 2^31, refused before anything is allocated (the data is never read).
+    const long = { data: new Uint8Array(MAX_U8_REDUCTION + 1), shape: [1, MAX_U8_REDUCTION + 1, 1, 1] };
+    expectError(() => adder2dU8(long, long), RangeError, 'ERR_ADDERNET_SHAPE', /at most 8421504/);
+  });
+
+  it('the binding re-checks lengths, element types and the pad byte', () => {
+    const out = new Int32Array(3 * 2 * 2);
+    const dims = [1, 2, 4, 4, 3, 3, 3, 1, 1, 0, 0];
+    expectError(() => native.adder2dU8Forward(new Uint8Array(31), new Uint8Array(54), out, dims, 0), RangeError, 'ERR_ADDERNET_SIZE',
+      'Expected 32 elements for qx but received 31');
+    expectError(() => native.adder2dU8Forward(new Uint8Array(32), new Int8Array(54) as never, out, dims, 0), TypeError, 'ERR_ADDERNET_TYPE',
+      'Expected a Uint8Array for qw but received Int8Array');
+    expectError(() => native.adder2dU8Forward(new Uint8Array(32), new Uint8Array(54), new Int32Array(11), dims, 0), RangeError, 'ERR_ADDERNET_SIZE');
+    expectError(() => native.adder2dU8Forward(new Uint8Array(32), new Uint8Array(54), out, dims, -1), RangeError, 'ERR_ADDERNET_OPTION');
+    native.adder2dU8Forward(new Uint8Array(32).fill(9), new Uint8Array(54).fill(4), out, dims, 0);
+    expect([...out]).toEqual(new Array(12).fill(18 * 5));
+  });
+});
+
+const describe4 = (s: readonly number[]): string => `[${s.join(', ')}]`;

@@ -623,3 +623,30 @@ export function assertClose(
     );
   }
 }
+
+/** The quantized adder layer from its definition: sum |qxp - qw| with qxp padded by padValue (int32, exact). */
+export function adder2dU8Ref(
+  qx: Uint8Array, xShape: readonly number[], qw: Uint8Array, wShape: readonly number[],
+  stride: [number, number], padding: [number, number], padValue: number,
+): Int32Array {
+  const [n, c, h, w] = xShape;
+  const [t, , kh, kw] = wShape;
+  const ho = Math.floor((h + 2 * padding[0] - kh) / stride[0]) + 1;
+  const wo = Math.floor((w + 2 * padding[1] - kw) / stride[1]) + 1;
+  const out = new Int32Array(n * t * ho * wo);
+  for (let b = 0; b < n; b++)
+    for (let f = 0; f < t; f++)
+      for (let i = 0; i < ho; i++)
+        for (let j = 0; j < wo; j++) {
+          let acc = 0;
+          for (let ch = 0; ch < c; ch++)
+            for (let u = 0; u < kh; u++)
+              for (let v = 0; v < kw; v++) {
+                const y = i * stride[0] + u - padding[0], x = j * stride[1] + v - padding[1];
+                const xv = y >= 0 && y < h && x >= 0 && x < w ? qx[((b * c + ch) * h + y) * w + x] : padValue;
+                acc += Math.abs(xv - qw[((f * c + ch) * kh + u) * kw + v]);
+              }
+          out[((b * t + f) * ho + i) * wo + j] = acc;
+        }
+  return out;
+}

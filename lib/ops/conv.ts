@@ -3,8 +3,9 @@
 // validates on the calling thread, runs its kernel on all pool threads and
 // returns its output tensor in new device storage.
 import { checkFlag, checkOptions, checkTensor } from '../checks';
-import { checkOutputSize, checkPair, describe, rangeError, type Pair } from '../errors';
-import { native, type ConvDims } from '../native';
+import { checkPair, describe, rangeError, type Pair } from '../errors';
+import { native } from '../native';
+import { geometry } from './geometry';
 import { empty, Tensor } from '../tensor';
 
 export type { Pair } from '../errors';
@@ -36,36 +37,6 @@ export interface Gradients {
   gradInput?: Tensor;
   gradWeight: Tensor;
   gradBias?: Tensor;
-}
-
-interface Geometry {
-  dims: ConvDims;
-  outShape: [number, number, number, number];
-}
-
-function geometry(x: Tensor, w: Tensor, stride: [number, number], padding: [number, number]): Geometry {
-  const [n, c, h, wd] = x.shape;
-  const [t, cw, kh, kw] = w.shape;
-  if ([n, c, h, wd].some((d) => d < 1)) {
-    throw rangeError('ERR_ADDERNET_SHAPE', 'x', 'every dimension >= 1', `shape ${describe(x.shape)}`);
-  }
-  if ([t, cw, kh, kw].some((d) => d < 1)) {
-    throw rangeError('ERR_ADDERNET_SHAPE', 'weight', 'every dimension >= 1', `shape ${describe(w.shape)}`);
-  }
-  if (cw !== c) {
-    throw rangeError('ERR_ADDERNET_SHAPE', 'weight', `${c} input channels (shape [T, ${c}, KH, KW]) to match x`, `shape ${describe(w.shape)}`);
-  }
-  const ho = Math.floor((h + 2 * padding[0] - kh) / stride[0]) + 1;
-  const wo = Math.floor((wd + 2 * padding[1] - kw) / stride[1]) + 1;
-  if (!(ho >= 1 && wo >= 1)) {
-    throw rangeError(
-      'ERR_ADDERNET_SHAPE', 'x',
-      'an input at least as large as the kernel after padding (output size >= 1)',
-      `input ${describe(x.shape)}, kernel ${kh}x${kw}, padding ${describe(padding)}, stride ${describe(stride)} (output ${ho}x${wo})`,
-    );
-  }
-  checkOutputSize([n, t, ho, wo], 'the output');
-  return { dims: [n, c, h, wd, t, kh, kw, stride[0], stride[1], padding[0], padding[1]], outShape: [n, t, ho, wo] };
 }
 
 function checkBias(bias: unknown, t: number): Tensor | undefined {

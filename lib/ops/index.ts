@@ -3,6 +3,7 @@
 // lib/checks.ts and lib/errors.ts), enqueues its kernel on the device's queue
 // and returns its output tensor at once.
 export * from './conv';
+export * from './quant';
 export * from './norm';
 export * from './activation';
 export * from './pool';

@@ -1,0 +1,49 @@
+// The one list of microkernels: every member of every ISA's IsaConfig, so
+// whatever the engine can dispatch to is what the microkernel test checks and
+// the benchmark times. ISAs not compiled in (non-x86) have no entries.
+#include <stdexcept>
+#include "ukernels.h"
+
+namespace adn {
+namespace {
+
+std::vector<UkernelEntry> collect() {
+  std::vector<UkernelEntry> all;
+  for (const IsaConfig* cfg : {scalar_config(), avx2_config(), avx512_config()}) {
+    if (!cfg) continue;
+    const Isa isa = cfg->isa;
+    all.push_back({cfg->fma.name, isa, UkernelKind::f32_gemm_fma, cfg->fma.mr, cfg->fma.nr, 1,
+                   cfg->fma.fn, nullptr, nullptr});
+    all.push_back({cfg->maxsum.name, isa, UkernelKind::f32_adder_maxsum, cfg->maxsum.mr,
+                   cfg->maxsum.nr, 1, cfg->maxsum.fn, nullptr, nullptr});
+    all.push_back({cfg->htgrad.name, isa, UkernelKind::f32_adder_htgrad, cfg->htgrad.mr,
+                   cfg->htgrad.nr, 1, nullptr, cfg->htgrad.fn, nullptr});
+    all.push_back({cfg->sad.name, isa, UkernelKind::u8_adder_sad, cfg->sad.mr, cfg->sad.nr,
+                   cfg->sad.kr, nullptr, nullptr, cfg->sad.fn});
+  }
+  return all;
+}
+
+}  // namespace
+
+const char* ukernel_kind_name(UkernelKind kind) {
+  switch (kind) {
+    case UkernelKind::f32_gemm_fma: return "f32-gemm-fma";
+    case UkernelKind::f32_adder_maxsum: return "f32-adder-maxsum";
+    case UkernelKind::f32_adder_htgrad: return "f32-adder-htgrad";
+    default: return "u8-adder-sad";
+  }
+}
+
+const std::vector<UkernelEntry>& ukernel_registry() {
+  static const std::vector<UkernelEntry> all = collect();
+  return all;
+}
+
+const UkernelEntry& scalar_ukernel(UkernelKind kind) {
+  for (const UkernelEntry& e : ukernel_registry())
+    if (e.isa == Isa::scalar && e.kind == kind) return e;
+  throw std::logic_error("no scalar microkernel for a kind");  // collect() lists one per kind
+}
+
+}  // namespace adn
