@@ -27,7 +27,7 @@ function configure(mode: string | undefined, opts: { driver: boolean; nvcc: bool
   const dirs = [pathWithout(['nvidia-smi', 'nvcc'])];
   if (opts.driver) dirs.unshift(fakeDriver);
   if (opts.nvcc && nvcc) dirs.unshift(path.dirname(nvcc));
-  const env = { ...process.env, PATH: dirs.join(path.delimiter) };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: dirs.join(path.delimiter) };
   delete env.CUDACXX;
   delete env.CUDAARCHS;
   const args = ['-S', ROOT, '-B', dir, ...(mode ? [`-DADDERNET_CUDA=${mode}`] : [])];
