@@ -44,6 +44,6 @@ if (process.env.ADDERNET_CUDA) args.push(`--CDADDERNET_CUDA=${process.env.ADDERN
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) {
   say('the source build failed: it needs CMake >= 3.18 and a C++17 compiler on PATH ' +
-      '(prebuilt binaries cover linux-x64 with glibc, Node >= 20)');
+      '(prebuilt binaries cover linux-x64 and linux-arm64 with glibc >= 2.34, Node >= 20)');
 }
 process.exit(r.status ?? 1);

@@ -4,7 +4,8 @@
 // cmake, C/C++ compiler or nvcc, offline (dependencies from the npm cache),
 // then runs a forward pass and a predict there. A forced source build
 // (npm's --build-from-source) and a prebuild that does not load fall back to
-// cmake-js and say why in one line.
+// cmake-js and say why in one line. Where g++-aarch64-linux-gnu is installed,
+// `npm run prebuild:arm64` cross-compiles the linux-arm64 prebuild too.
 //
 // About a minute: one addon compile (CPU only) in a copy of the checkout, a
 // pack, an offline npm ci. Skipped only when npm pack cannot run here.
@@ -14,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adder2dRef, mulberry32, randomArray } from './reference';
-import { binDir } from './toolchain';
+import { binDir, which } from './toolchain';
 
 const repo = path.resolve(__dirname, '..');
 const platformDir = `${process.platform}-${process.arch}`;
@@ -23,6 +24,8 @@ const prebuildName = `addernet.napi${libc ? `.${libc}` : ''}.node`;
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const packProbe = spawnSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
 const canPack = packProbe.status === 0;
+// The linux-arm64 prebuild is cross-compiled where Debian's cross g++ is installed.
+const canCross = process.platform === 'linux' && process.arch === 'x64' && !!which('aarch64-linux-gnu-g++');
 
 /**
  * Copies what a clone of the checkout would hold: tracked files (with the
@@ -88,6 +91,7 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
   const bareBin = binDir({ sh: true, node: true, npm: true });
   const npmCache = execFileSync(npm, ['config', 'get', 'cache'], { cwd: repo, encoding: 'utf8' }).trim();
   let prebuild: Run;
+  let prebuildArm64: Run | undefined;
   let pack: Run;
   let install: Run;
   let tarball = '';
@@ -117,8 +121,9 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
     delete env.ADDERNET_CUDA; // prebuilds are CPU-only (scripts/prebuild.js)
     prebuild = timed(npm, ['run', 'prebuild'], checkout, env);
     if (prebuild.status !== 0) return;
-    // A source-built build/ would shadow the prebuild (node-gyp-build loads build/Release first) and is not packed.
-    fs.rmSync(path.join(checkout, 'build'), { recursive: true, force: true });
+    if (canCross) prebuildArm64 = timed(npm, ['run', 'prebuild:arm64'], checkout, env);
+    // It builds in build-prebuild-<arch>/: a build/ would shadow prebuilds/ (node-gyp-build loads build/Release first).
+    expect(fs.existsSync(path.join(checkout, 'build')), 'npm run prebuild leaves build/ alone').toBe(false);
     pack = timed(npm, ['pack', '--json', '--pack-destination', tmp], checkout);
     if (pack.status !== 0) return;
     tarball = packed(pack).filename;
@@ -146,6 +151,15 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
     expect(files).toContain(`prebuilds/${platformDir}/${prebuildName}`);
     expect(files).toEqual(expect.arrayContaining(['esm/index.mjs', 'dist/lib/index.js', 'scripts/install-native.js', 'CMakeLists.txt']));
     expect(files.filter((f) => f.startsWith('build/'))).toEqual([]);
+  });
+
+  it.skipIf(!canCross)('npm run prebuild:arm64 cross-compiles an aarch64 prebuild and the tarball carries it (needs g++-aarch64-linux-gnu)', () => {
+    expect(prebuildArm64?.status, prebuildArm64?.out.slice(-4000)).toBe(0);
+    const file = path.join(checkout, 'prebuilds', 'linux-arm64', `addernet.napi.${libc}.node`);
+    const elf = fs.readFileSync(file);
+    expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(elf.readUInt16LE(18), 'e_machine: EM_AARCH64').toBe(183);
+    expect(packed(pack).files.map((f: { path: string }) => f.path)).toContain(`prebuilds/linux-arm64/addernet.napi.${libc}.node`);
   });
 
   it('installs offline with no cmake, compiler or nvcc on PATH, using the prebuild', () => {
