@@ -123,7 +123,7 @@ function load(): NativeAddon {
       'ERR_ADDERNET_LOAD',
       `addernet: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}).\n` +
         `Looked in ${path.join(root, 'prebuilds')} and ${path.join(root, 'build', 'Release')}: ${reason}\n` +
-        'Build it from source with `npm rebuild addernet` (needs CMake >= 3.18 and a C++17 compiler).',
+        'Build it from source with `npm rebuild addernet --build-from-source` (needs CMake >= 3.18 and a C++17 compiler).',
     );
   }
 }

@@ -4,6 +4,7 @@
 // references themselves are in ./reference.ts.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'vitest';
 import { tensor, type Tensor } from '../lib/index';
@@ -119,6 +120,14 @@ export function ensureDist(): void {
     // tsc still emits on type errors (elsewhere in a work in progress); only a missing dist/ is fatal.
     if (!fs.existsSync(entry)) throw err;
   }
+}
+
+/** A fresh consumer project (a temp folder) whose node_modules/addernet is this checkout. */
+export function linkedConsumer(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.mkdirSync(path.join(dir, 'node_modules'));
+  fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'addernet'), 'dir');
+  return dir;
 }
 
 /**

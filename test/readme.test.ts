@@ -3,10 +3,9 @@
 // against the published declarations, and run with plain node as an ES module.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDist, ROOT } from './nn-helpers';
+import { ensureDist, linkedConsumer, ROOT } from './nn-helpers';
 
 const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
@@ -14,9 +13,7 @@ let tmp = '';
 
 beforeAll(() => {
   ensureDist();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'addernet-readme-'));
-  fs.mkdirSync(path.join(tmp, 'node_modules'));
-  fs.symlinkSync(ROOT, path.join(tmp, 'node_modules', 'addernet'), 'dir');
+  tmp = linkedConsumer('addernet-readme-');
   blocks.forEach((code, i) => fs.writeFileSync(path.join(tmp, `example-${i}.mts`), code));
 }, 120_000);
 
