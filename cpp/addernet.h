@@ -54,16 +54,35 @@ int64_t layer_memory_limit();
 void set_layer_memory_limit(int64_t bytes);  // bytes >= 1
 
 // ---- conv: adder and convolution layers (active ISA, all threads) ---------
-// Y = -sum |Xp - F| (+ bias). bias may be null.
+// What a forward does to each output value before storing it, so that an
+// eval-mode layer -> BatchNorm -> (+ residual) -> ReLU chain is one pass over
+// the output while it is in cache, instead of four over memory:
+//   y = relu?( bn?( layer(x) + bias ) + residual? )
+// bn is batch_norm_forward in eval mode with its rounding, and the add and
+// ReLU are add() and relu_forward(): fused and separate ops give the same
+// floats.
+struct Epilogue {
+  // Eval-mode BatchNorm over the T output channels: all four [T] or none.
+  const float* bn_gamma = nullptr;
+  const float* bn_beta = nullptr;
+  const float* bn_mean = nullptr;
+  const float* bn_var = nullptr;
+  double bn_eps = 1e-5;
+  const float* residual = nullptr;  // [N, T, HO, WO] like y (may be y itself), or null
+  bool relu = false;
+  bool has_bn() const { return bn_gamma != nullptr; }
+};
+
+// Y = -sum |Xp - F| (+ bias), then the epilogue. bias may be null.
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                     const float* bias, float* y);
+                     const float* bias, float* y, const Epilogue& epilogue = {});
 // SPEC.md backward: full-precision filter gradient, HardTanh input gradient.
 // Any of gx, gw, gb may be null (not computed).
 void adder2d_backward(const Conv2dShape& s, const float* x, const float* w,
                       const float* gy, float* gx, float* gw, float* gb);
 // Cross-correlation, same semantics as torch.nn.functional.conv2d.
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                    const float* bias, float* y);
+                    const float* bias, float* y, const Epilogue& epilogue = {});
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
                      const float* gy, float* gx, float* gw, float* gb);
 

@@ -4,6 +4,7 @@
 //
 // Positions p in [0, N*HO*WO) are columns; reduction index k = (c, u, v).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -16,6 +17,12 @@
 #include "ukernels.h"
 
 namespace adn {
+
+namespace {
+std::atomic<bool> g_forward_indirect{true};
+}
+bool forward_indirect_enabled() { return g_forward_indirect.load(std::memory_order_relaxed); }
+void set_forward_indirect(bool on) { g_forward_indirect.store(on); }
 
 void Conv2dShape::validate() const {
   auto need = [](bool ok, const std::string& what) {
@@ -65,6 +72,37 @@ void column_sums(const float* panel, int64_t K, int nr, float* sums) {
   }
   if (K == 0)
     for (int n = 0; n < nr; ++n) sums[n] = 0.0f;
+}
+
+// column_sums over a panel read in place (the indirect kernels' operand):
+// row k is the HALF floats at lo + taps[k], then the HALF at hi + taps[k].
+// The same additions in the same order, so the same sums; HALF fixed at
+// compile time keeps the partial sums in registers.
+template <int HALF>
+void indirect_column_sums(const float* lo, const float* hi, const int64_t* taps, int64_t K,
+                          float* sums) {
+  float part[2 * HALF];
+  for (int64_t k0 = 0; k0 < K; k0 += kReductionBlock) {
+    for (int n = 0; n < 2 * HALF; ++n) part[n] = 0.0f;
+    for (int64_t k = k0; k < std::min(K, k0 + kReductionBlock); ++k) {
+      const float* __restrict a = lo + taps[k];
+      const float* __restrict b = hi + taps[k];
+      for (int n = 0; n < HALF; ++n) part[n] += a[n];
+      for (int n = 0; n < HALF; ++n) part[HALF + n] += b[n];
+    }
+    for (int n = 0; n < 2 * HALF; ++n) sums[n] = k0 == 0 ? part[n] : sums[n] + part[n];
+  }
+}
+
+// The tiles' half widths: scalar 4, AVX2 8, AVX-512 16.
+void indirect_column_sums(const float* lo, const float* hi, int half, const int64_t* taps,
+                          int64_t K, float* sums) {
+  switch (half) {
+    case 4: return indirect_column_sums<4>(lo, hi, taps, K, sums);
+    case 8: return indirect_column_sums<8>(lo, hi, taps, K, sums);
+    case 16: return indirect_column_sums<16>(lo, hi, taps, K, sums);
+    default: throw std::logic_error("no column sums for this tile width");
+  }
 }
 
 // dst[0, len) = src[0, len) for the short runs of packing (often one output
@@ -176,33 +214,56 @@ struct Geometry {
     }
   };
 
+  // Tap offsets of k = 0 .. K-1 from a patch's top-left corner.
+  void tap_offsets(int64_t* out) const {
+    TapCursor tc(*this, 0);
+    for (int64_t k = 0; k < K; ++k, tc.next()) out[k] = tc.offset;
+  }
+
+  // Where columns [from, from + len) of panel j start in the padded input when
+  // they are one contiguous segment of it (inside one run, stride 1), else -1:
+  // then the indirect kernels read them in place instead of a packed copy.
+  int64_t contiguous_start(Runs runs, int64_t j, int64_t from, int64_t len) const {
+    if (s.sw != 1) return -1;
+    for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
+      const Run& r = runs.run[ri];
+      if (from >= r.col && from < r.col + r.len)
+        return from + len <= r.col + r.len ? r.in_off + (from - r.col) : -1;
+    }
+    return -1;
+  }
+
   // Unfolded patches as column panels [count/nr][kpad][nr] for k in
   // [k0, k0 + krows); rows >= krows and columns >= count are zero.
   // sums (optional) gets each column's patch sum, accumulated in k order.
   void pack_columns(const float* xp, Runs runs, int64_t count, int64_t k0, int64_t krows,
                     int64_t kpad, int nr, float* out, float* sums) const {
-    const int64_t panels = div_up(count, nr), sw = s.sw;
-    for (int64_t j = 0; j < panels; ++j) {
-      float* panel = out + j * kpad * nr;
-      const int64_t cols = std::min<int64_t>(nr, count - j * nr);
-      const Run* pr = runs.run + runs.first[j];
-      const int64_t nrun = runs.first[j + 1] - runs.first[j];
-      TapCursor tc(*this, k0);
-      for (int64_t kk = 0; kk < krows; ++kk, tc.next()) {
-        float* __restrict row = panel + kk * nr - j * nr;  // indexed by chunk column
-        const float* tap_base = xp + tc.offset;
-        for (int64_t ri = 0; ri < nrun; ++ri) {
-          const Run& r = pr[ri];
-          const float* __restrict src = tap_base + r.in_off;
-          float* __restrict dst = row + r.col;
-          if (sw == 1) copy_run(src, r.len, dst);
-          else for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e * sw];
-        }
-        for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
+    for (int64_t j = 0; j < div_up(count, nr); ++j)
+      pack_panel(xp, runs, j, count, k0, krows, kpad, nr, out + j * kpad * nr, sums ? sums + j * nr : nullptr);
+  }
+
+  // Panel j of pack_columns into panel ([kpad][nr]); sums gets its nr column sums.
+  void pack_panel(const float* xp, Runs runs, int64_t j, int64_t count, int64_t k0, int64_t krows,
+                  int64_t kpad, int nr, float* panel, float* sums) const {
+    const int64_t sw = s.sw;
+    const int64_t cols = std::min<int64_t>(nr, count - j * nr);
+    const Run* pr = runs.run + runs.first[j];
+    const int64_t nrun = runs.first[j + 1] - runs.first[j];
+    TapCursor tc(*this, k0);
+    for (int64_t kk = 0; kk < krows; ++kk, tc.next()) {
+      float* __restrict row = panel + kk * nr - j * nr;  // indexed by chunk column
+      const float* tap_base = xp + tc.offset;
+      for (int64_t ri = 0; ri < nrun; ++ri) {
+        const Run& r = pr[ri];
+        const float* __restrict src = tap_base + r.in_off;
+        float* __restrict dst = row + r.col;
+        if (sw == 1) copy_run(src, r.len, dst);
+        else for (int64_t e = 0; e < r.len; ++e) dst[e] = src[e * sw];
       }
-      for (int64_t e = krows * nr; e < kpad * nr; ++e) panel[e] = 0.0f;
-      if (sums) column_sums(panel, krows, nr, sums + j * nr);
+      for (int64_t n = cols; n < nr; ++n) panel[kk * nr + n] = 0.0f;
     }
+    for (int64_t e = krows * nr; e < kpad * nr; ++e) panel[e] = 0.0f;
+    if (sums) column_sums(panel, krows, nr, sums);
   }
 
   // The inverse of pack_columns for one register tile: adds tile rows
@@ -353,12 +414,48 @@ int64_t position_block(int64_t P, int64_t K, int64_t T, int nr, int threads) {
   return std::min(per_task, tiles) * nr;
 }
 
+// The epilogue's BatchNorm as batch_norm_forward rounds it: (v - mean) * scale + beta.
+struct FoldedNorm {
+  std::vector<float> mean, scale, beta;
+  FoldedNorm(const Epilogue& ep, int64_t T) {
+    if (!ep.has_bn()) return;
+    mean.resize(T);
+    scale.resize(T);
+    beta.resize(T);
+    for (int64_t t = 0; t < T; ++t) {
+      const double invstd = 1.0 / std::sqrt(double(ep.bn_var[t]) + ep.bn_eps);
+      mean[t] = ep.bn_mean[t];
+      scale[t] = float(ep.bn_gamma[t] * invstd);
+      beta[t] = ep.bn_beta[t];
+    }
+  }
+};
+
+// The epilogue after the layer value of a run: separate short loops over
+// values still in L1, each of which vectorises (one fused loop with
+// run-time flags would not).
+inline void finish_run(const Epilogue& ep, const FoldedNorm& bn, int64_t t, float* __restrict yt,
+                       const float* rt, int64_t len) {
+  if (ep.has_bn()) {
+    const float mf = bn.mean[t], sc = bn.scale[t], b = bn.beta[t];
+    for (int64_t e = 0; e < len; ++e) yt[e] = (yt[e] - mf) * sc + b;
+  }
+  if (rt)
+    for (int64_t e = 0; e < len; ++e) yt[e] = yt[e] + rt[e];
+  if (ep.relu)
+    for (int64_t e = 0; e < len; ++e) yt[e] = yt[e] < 0.0f ? 0.0f : yt[e];
+}
+
 void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
-             const float* bias, float* y) {
+             const float* bias, float* y, const Epilogue& ep) {
   s.validate();
   const Geometry g(s);
-  const GemmUkernel uk = adder ? active_config().maxsum : active_config().fma;
-  const int mr = uk.mr, nr = uk.nr;
+  const FoldedNorm bn(ep, s.t);
+  const bool plain = !ep.has_bn() && !ep.residual && !ep.relu;
+  const IsaConfig& cfg = active_config();
+  const GemmUkernel uk = adder ? cfg.maxsum : cfg.fma;
+  const IgemmUkernel ik = adder ? cfg.maxsum_indirect : cfg.fma_indirect;
+  const int mr = uk.mr, nr = uk.nr, half = nr / 2;
   ThreadPool::Session ses(ThreadPool::instance());
 
   const int64_t tpanels = div_up(g.T, mr);
@@ -366,6 +463,15 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   float* wsum = ses.shared(1, g.T);
   pack_filters(w, g.T, g.K, mr, wpack, adder ? wsum : nullptr);
   const float* xp = padded_input(ses, 2, g, x);
+  // Stride 1: panels whose two halves are each a contiguous row segment of
+  // xp are read in place by the indirect kernels (no packing; the same floats).
+  const bool indirect = forward_indirect_enabled() && ik.fn && ik.mr == mr && ik.nr == nr && s.sw == 1 &&
+                        (half == 4 || half == 8 || half == 16);
+  int64_t* taps = nullptr;
+  if (indirect) {
+    taps = reinterpret_cast<int64_t*>(ses.shared(4, 2 * g.K));
+    g.tap_offsets(taps);
+  }
 
   const int64_t block = position_block(g.P, g.K, g.T, nr, ses.threads());
   ses.parallel_for(div_up(g.P, block), [&](size_t task, int worker) {
@@ -373,26 +479,35 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
     const int64_t ppanels = div_up(count, nr);
     Carver cv;
     reserve_runs(cv, count, nr);
-    cv.reserve<float>(ppanels * g.K * nr);
+    cv.reserve<float>(g.K * nr);
     cv.reserve<float>(ppanels * nr);
     cv.reserve<float>(tpanels * mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
     const Runs runs = take_runs(cv, count, nr);
-    float* xpack = cv.take<float>(ppanels * g.K * nr);
+    float* xpack = cv.take<float>(g.K * nr);  // one panel, packed just before use
     float* xsum = cv.take<float>(ppanels * nr);
     float* tiles = cv.take<float>(tpanels * mr * nr);
 
     g.make_runs(p0, count, nr, runs);
-    g.pack_columns(xp, runs, count, 0, g.K, g.K, nr, xpack, adder ? xsum : nullptr);
     for (int64_t j = 0; j < ppanels; ++j) {
+      int64_t lo = -1, hi = -1;
+      if (indirect && count - j * nr >= nr) {
+        lo = g.contiguous_start(runs, j, j * nr, half);
+        if (lo >= 0) hi = g.contiguous_start(runs, j, j * nr + half, half);
+      }
+      const bool direct = lo >= 0 && hi >= 0;
+      if (!direct) g.pack_panel(xp, runs, j, count, 0, g.K, g.K, nr, xpack, adder ? xsum + j * nr : nullptr);
+      else if (adder) indirect_column_sums(xp + lo, xp + hi, half, taps, g.K, xsum + j * nr);
       // Reduction block outside the filter panels: the block's kReductionBlock
       // x nr slice of patches stays in L1 while every filter panel streams
       // past it. Each tile still sums block by block in k order.
-      const float* bj = xpack + j * g.K * nr;
       for (int64_t k0 = 0; k0 < g.K; k0 += kReductionBlock) {
         const int64_t kc = std::min(kReductionBlock, g.K - k0);
-        for (int64_t i = 0; i < tpanels; ++i)
-          uk.fn(kc, wpack + (i * g.K + k0) * mr, bj + k0 * nr, tiles + i * mr * nr, k0 > 0);
+        for (int64_t i = 0; i < tpanels; ++i) {
+          const float* a = wpack + (i * g.K + k0) * mr;
+          if (direct) ik.fn(kc, a, xp + lo, xp + hi, taps + k0, tiles + i * mr * nr, k0 > 0);
+          else uk.fn(kc, a, xpack + k0 * nr, tiles + i * mr * nr, k0 > 0);
+        }
       }
       for (int64_t i = 0; i < tpanels; ++i) {
         const float* tile = tiles + i * mr * nr;
@@ -413,6 +528,8 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
             } else {
               for (int64_t e = 0; e < r.len; ++e) yt[e] = tm[e] + b;
             }
+            if (!plain)
+              finish_run(ep, bn, t, yt, ep.residual ? ep.residual + r.out_base + t * g.HW : nullptr, r.len);
           }
         }
       }
@@ -592,12 +709,12 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
 }  // namespace
 
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                     float* y) {
-  forward(true, s, x, w, bias, y);
+                     float* y, const Epilogue& epilogue) {
+  forward(true, s, x, w, bias, y, epilogue);
 }
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                    float* y) {
-  forward(false, s, x, w, bias, y);
+                    float* y, const Epilogue& epilogue) {
+  forward(false, s, x, w, bias, y, epilogue);
 }
 void adder2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy,
                       float* gx, float* gw, float* gb) {

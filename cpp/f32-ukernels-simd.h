@@ -26,14 +26,28 @@ inline void store_tile(float* c, const typename V::type* lo, const typename V::t
   }
 }
 
-template <class V, int MR>
-void fma_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
-  constexpr int W = V::width, NR = 2 * W;
+// Where row r of the b operand is: a packed panel [r][NR] (Packed), or read
+// in place, the two halves at lo/hi + offsets[r] (Indirect: ukernels.h).
+template <class V>
+struct Packed {
+  const float* b;
+  const float* row(size_t r) const { return b + r * 2 * V::width; }
+  const float* row_hi(size_t r) const { return b + r * 2 * V::width + V::width; }
+};
+struct Indirect {
+  const float *lo, *hi;
+  const int64_t* offsets;
+  const float* row(size_t r) const { return lo + offsets[r]; }
+  const float* row_hi(size_t r) const { return hi + offsets[r]; }
+};
+
+template <class V, int MR, class Rows>
+inline void fma_body(size_t kc, const float* a, Rows b, float* c, bool accumulate) {
   typename V::type lo[MR], hi[MR];
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) lo[m] = hi[m] = V::zero();
-  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
-    const auto b0 = V::load(b), b1 = V::load(b + W);
+  for (size_t r = 0; r < kc; ++r, a += MR) {
+    const auto b0 = V::load(b.row(r)), b1 = V::load(b.row_hi(r));
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const auto am = V::set1(a[m]);
@@ -44,15 +58,14 @@ void fma_kernel(size_t kc, const float* a, const float* b, float* c, bool accumu
   store_tile<V, MR>(c, lo, hi, accumulate);
 }
 
-template <class V, int MR>
-void maxsum_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
-  constexpr int W = V::width, NR = 2 * W;
+template <class V, int MR, class Rows>
+inline void maxsum_body(size_t kc, const float* a, Rows b, float* c, bool accumulate) {
   typename V::type lo[MR], hi[MR];
   const auto one = V::set1(1.0f);
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) lo[m] = hi[m] = V::zero();
-  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
-    const auto b0 = V::load(b), b1 = V::load(b + W);
+  for (size_t r = 0; r < kc; ++r, a += MR) {
+    const auto b0 = V::load(b.row(r)), b1 = V::load(b.row_hi(r));
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const auto am = V::set1(a[m]);
@@ -61,6 +74,29 @@ void maxsum_kernel(size_t kc, const float* a, const float* b, float* c, bool acc
     }
   }
   store_tile<V, MR>(c, lo, hi, accumulate);
+}
+
+template <class V, int MR>
+void fma_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
+  fma_body<V, MR>(kc, a, Packed<V>{b}, c, accumulate);
+}
+
+template <class V, int MR>
+void maxsum_kernel(size_t kc, const float* a, const float* b, float* c, bool accumulate) {
+  maxsum_body<V, MR>(kc, a, Packed<V>{b}, c, accumulate);
+}
+
+// The indirect forms: b rows read in place (ukernels.h, igemm_ukernel_fn).
+template <class V, int MR>
+void fma_indirect_kernel(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                         const int64_t* offsets, float* c, bool accumulate) {
+  fma_body<V, MR>(kc, a, Indirect{b_lo, b_hi, offsets}, c, accumulate);
+}
+
+template <class V, int MR>
+void maxsum_indirect_kernel(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                            const int64_t* offsets, float* c, bool accumulate) {
+  maxsum_body<V, MR>(kc, a, Indirect{b_lo, b_hi, offsets}, c, accumulate);
 }
 
 template <class V, int MR>

@@ -20,6 +20,11 @@ std::vector<UkernelEntry> collect() {
                    cfg->htgrad.nr, 1, nullptr, cfg->htgrad.fn, nullptr});
     all.push_back({cfg->sad.name, isa, UkernelKind::u8_adder_sad, cfg->sad.mr, cfg->sad.nr,
                    cfg->sad.kr, nullptr, nullptr, cfg->sad.fn});
+    all.push_back({cfg->fma_indirect.name, isa, UkernelKind::f32_igemm_fma, cfg->fma_indirect.mr,
+                   cfg->fma_indirect.nr, 1, nullptr, nullptr, nullptr, cfg->fma_indirect.fn});
+    all.push_back({cfg->maxsum_indirect.name, isa, UkernelKind::f32_adder_imaxsum,
+                   cfg->maxsum_indirect.mr, cfg->maxsum_indirect.nr, 1, nullptr, nullptr, nullptr,
+                   cfg->maxsum_indirect.fn});
   }
   return all;
 }
@@ -31,6 +36,8 @@ const char* ukernel_kind_name(UkernelKind kind) {
     case UkernelKind::f32_gemm_fma: return "f32-gemm-fma";
     case UkernelKind::f32_adder_maxsum: return "f32-adder-maxsum";
     case UkernelKind::f32_adder_htgrad: return "f32-adder-htgrad";
+    case UkernelKind::f32_igemm_fma: return "f32-igemm-fma";
+    case UkernelKind::f32_adder_imaxsum: return "f32-adder-imaxsum";
     default: return "u8-adder-sad";
   }
 }

@@ -17,6 +17,14 @@ namespace adn {
 // With accumulate, the block's sum is added to c (c + sum, in that order).
 typedef void (*gemm_ukernel_fn)(size_t kc, const float* a, const float* b, float* c,
                                 bool accumulate);
+// Indirect B (XNNPACK's IGEMM idea, here without a pointer buffer): row r of
+// b is not packed but read in place from the padded input, as the NR/2
+// floats at b_lo + offsets[r] followed by the NR/2 at b_hi + offsets[r]
+// (offsets: the layer's tap offsets; b_lo, b_hi: where each half of the
+// panel's positions starts). Same operations in the same order as the packed
+// kernel, so bit-identical to it on the gathered panel.
+typedef void (*igemm_ukernel_fn)(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                                 const int64_t* offsets, float* c, bool accumulate);
 // c[m][n] = sum_r clamp(a[r][m] - x[m][n], -1, 1) * b[r][n]   (adder input gradient)
 // x rows are x + m * x_stride, NR wide.
 typedef void (*htgrad_ukernel_fn)(size_t kc, const float* a, const float* b,
@@ -29,6 +37,7 @@ typedef void (*u8_sad_ukernel_fn)(size_t kc, const uint8_t* a, const uint8_t* b,
 
 // name says dtype, op, tile and ISA (XNNPACK style), e.g. "u8-adder-sad-4x4-avx512".
 struct GemmUkernel { const char* name; int mr, nr; gemm_ukernel_fn fn; };
+struct IgemmUkernel { const char* name; int mr, nr; igemm_ukernel_fn fn; };
 struct HtgradUkernel { const char* name; int mr, nr; htgrad_ukernel_fn fn; };
 struct U8SadUkernel { const char* name; int mr, nr, kr; u8_sad_ukernel_fn fn; };
 
@@ -40,7 +49,16 @@ struct IsaConfig {
   GemmUkernel maxsum;
   HtgradUkernel htgrad;
   U8SadUkernel sad;
+  // fma and maxsum with indirect B, same tiles (the forward's unpacked panels).
+  IgemmUkernel fma_indirect;
+  IgemmUkernel maxsum_indirect;
 };
+
+// Whether the forward reads contiguous panels in place with the indirect
+// kernels (default on). Off, every panel is packed: the native tests compare
+// the two, which must give the same floats.
+bool forward_indirect_enabled();
+void set_forward_indirect(bool on);
 
 // Each ISA's table; the avx2/avx512 tables are null where not compiled in.
 const IsaConfig* scalar_config();
@@ -56,7 +74,9 @@ void u8_sad_4x4__avx512(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* 
 // ---- registry: every microkernel compiled into this build --------------------
 // Walked by the microkernel test and benchmark (cpp/tests/test_ukernels.cc,
 // bench_ukernels.cc), so no kernel escapes testing and each can be timed alone.
-enum class UkernelKind { f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad };
+enum class UkernelKind {
+  f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad, f32_igemm_fma, f32_adder_imaxsum
+};
 const char* ukernel_kind_name(UkernelKind kind);
 
 struct UkernelEntry {
@@ -65,10 +85,12 @@ struct UkernelEntry {
   UkernelKind kind;
   int mr, nr;
   int kr;  // the reduction length must be a multiple of kr (1: any length)
-  // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, or sad.
+  // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, sad, or
+  // igemm for the indirect fma and maxsum.
   gemm_ukernel_fn gemm;
   htgrad_ukernel_fn htgrad;
   u8_sad_ukernel_fn sad;
+  igemm_ukernel_fn igemm = nullptr;
 };
 // Every ISA's kernels, scalar first, in IsaConfig order.
 const std::vector<UkernelEntry>& ukernel_registry();

@@ -43,6 +43,9 @@ type Buf = NativeStorage | Float32Array;
 /** An int32 tensor's storage (or an Int32Array). */
 type IntBuf = NativeStorage | Int32Array;
 
+/** bnWeight, bnBias, runningMean, runningVar (all null for none), eps, residual, relu. */
+export type EpilogueArgs = [] | [Buf | null, Buf | null, Buf | null, Buf | null, number, Buf | null, boolean];
+
 export interface NativeAddon {
   /** new Storage(length) is zero-filled (unless zero is false: a kernel output), float32 unless dtype says; new Storage(array) copies it. */
   Storage: new (init: number | Float32Array | Int32Array, zero?: boolean, dtype?: 'float32' | 'int32') => NativeStorage;
@@ -52,8 +55,9 @@ export interface NativeAddon {
   resetPeakMemory(device: string): void;
   /** Makes queue 0 (ops, fit) or 1 (predict) the one ops submit to; returns the previous one. */
   setQueue(queue: 0 | 1): 0 | 1;
-  adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims): number;
+  /** With the optional fused epilogue: eval-mode BatchNorm (weight, bias, running mean and var, eps), a residual added after it, then ReLU. */
+  adder2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims, ...epilogue: EpilogueArgs): number;
+  conv2dForward(x: Buf, w: Buf, bias: Buf | null, out: Buf, dims: ConvDims, ...epilogue: EpilogueArgs): number;
   adder2dBackward(
     x: Buf, w: Buf, gradOut: Buf,
     gradInput: Buf | null, gradWeight: Buf | null, gradBias: Buf | null,

@@ -63,6 +63,18 @@ double gops(const UkernelEntry& e, size_t kc) {
       rate = calls_per_second([&] { e.sad(kc, qa.data(), qb.data(), qc.data()); });
       g_sink_i = qc[0];
       break;
+    case UkernelKind::f32_igemm_fma:
+    case UkernelKind::f32_adder_imaxsum: {
+      // Rows one input row (34 floats) apart, as 3x3 taps over a padded 32x32 plane.
+      std::vector<int64_t> offsets(kc);
+      for (size_t r = 0; r < kc; ++r) offsets[r] = int64_t(r) * 34;
+      std::vector<float> image(kc * 34 + e.nr, 0.25f);
+      rate = calls_per_second([&] {
+        e.igemm(kc, a.data(), image.data(), image.data() + e.nr / 2, offsets.data(), c.data(), false);
+      });
+      g_sink_f = c[0];
+      break;
+    }
   }
   return rate * 2.0 * e.mr * e.nr * double(kc) / 1e9;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 
 #include "addernet.h"
 #include "reference.h"
+#include "ukernels.h"
 
 using adn::Conv2dShape;
 using adn::Isa;
@@ -52,6 +54,53 @@ static std::string describe(const Conv2dShape& s, Isa isa) {
   return buf;
 }
 
+typedef void (*ForwardFn)(const Conv2dShape&, const float*, const float*, const float*, float*,
+                          const adn::Epilogue&);
+
+// The fused epilogue gives exactly the floats of the separate eval-mode ops
+// (batch_norm_forward, add, relu_forward) applied to the plain forward's y,
+// for each combination of BN, residual and ReLU.
+static void check_epilogue(std::mt19937& rng, const Conv2dShape& s, const char* name,
+                           const std::string& ctx, ForwardFn fwd, const std::vector<float>& x,
+                           const std::vector<float>& w, const float* bias,
+                           const std::vector<float>& y_plain) {
+  const int64_t T = s.t, hw = s.ho() * s.wo(), size = s.output_size();
+  const auto gamma = random_vec(rng, T, 2.0f), beta = random_vec(rng, T, 1.0f),
+             mean = random_vec(rng, T, 3.0f), residual = random_vec(rng, size, 2.0f);
+  auto var = random_vec(rng, T, 1.0f);
+  for (float& v : var) v = v * v + 0.05f;
+  std::vector<float> smean(T), sinv(T), rmean = mean, rvar = var;
+  for (int combo = 1; combo < 8; ++combo) {
+    ++g_checks;
+    const bool bn = combo & 1, res = combo & 2, relu = combo & 4;
+    std::vector<float> want = y_plain;
+    if (bn)
+      adn::batch_norm_forward(s.n, T, hw, want.data(), gamma.data(), beta.data(), rmean.data(),
+                              rvar.data(), false, 0.1, 1e-5, want.data(), smean.data(), sinv.data());
+    if (res) adn::add(want.data(), residual.data(), want.data(), size);
+    if (relu) adn::relu_forward(want.data(), want.data(), size);
+    adn::Epilogue ep;
+    if (bn) {
+      ep.bn_gamma = gamma.data();
+      ep.bn_beta = beta.data();
+      ep.bn_mean = mean.data();
+      ep.bn_var = var.data();
+      ep.bn_eps = 1e-5;
+    }
+    ep.residual = res ? residual.data() : nullptr;
+    ep.relu = relu;
+    auto got = poisoned(size);
+    fwd(s, x.data(), w.data(), bias, got.data(), ep);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < size; ++i) bad += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    if (bad) {
+      std::printf("FAIL %s epilogue bn=%d residual=%d relu=%d (%s): %lld of %lld values differ\n",
+                  name, bn, res, relu, ctx.c_str(), (long long)bad, (long long)size);
+      ++g_failures;
+    }
+  }
+}
+
 static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool bias) {
   adn::set_isa(isa);
   const std::string ctx = describe(s, isa);
@@ -64,16 +113,27 @@ static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool b
   const float* bp = bias ? b.data() : nullptr;
 
   for (int adder = 0; adder < 2; ++adder) {
-    auto fwd = adder ? adn::adder2d_forward : adn::conv2d_forward;
+    ForwardFn fwd = adder ? adn::adder2d_forward : adn::conv2d_forward;
     auto ref_fwd = adder ? adn::ref::adder2d_forward : adn::ref::conv2d_forward;
     auto bwd = adder ? adn::adder2d_backward : adn::conv2d_backward;
     auto ref_bwd = adder ? adn::ref::adder2d_backward : adn::ref::conv2d_backward;
     const char* name = adder ? "adder2d" : "conv2d";
 
     auto y = poisoned(s.output_size()), y_ref = poisoned(s.output_size());
-    fwd(s, x.data(), w.data(), bp, y.data());
+    fwd(s, x.data(), w.data(), bp, y.data(), adn::Epilogue{});
     ref_fwd(s, x.data(), w.data(), bp, y_ref.data());
     expect_close((std::string(name) + " forward").c_str(), ctx, y, y_ref, K, 2.0);
+    check_epilogue(rng, s, name, ctx, fwd, x, w, bp, y);
+    // Panels read in place (indirect kernels) and packed ones give the same floats.
+    adn::set_forward_indirect(false);
+    auto y_packed = poisoned(s.output_size());
+    fwd(s, x.data(), w.data(), bp, y_packed.data(), adn::Epilogue{});
+    adn::set_forward_indirect(true);
+    ++g_checks;
+    if (std::memcmp(y.data(), y_packed.data(), y.size() * sizeof(float)) != 0) {
+      std::printf("FAIL %s forward in place vs packed %s: not bit-identical\n", name, ctx.c_str());
+      ++g_failures;
+    }
 
     auto gx = poisoned(s.input_size()), gx_ref = poisoned(s.input_size());
     auto gw = poisoned(s.weight_size()), gw_ref = poisoned(s.weight_size());

@@ -5,7 +5,7 @@ import { checkInteger, rangeError, describe } from '../errors';
 import * as ops from '../ops/index';
 import type { Pair } from '../ops/index';
 import { Tensor } from '../tensor';
-import { backwardChain, cached, forwardChain, Module, Parameter, type ModuleConfig } from './module';
+import { backwardChain, cached, forwardChain, inferenceFusion, Module, Parameter, type ModuleConfig } from './module';
 import { childPath, elements, expectImage, expectVector, leafRow, opRow, windowOutput, type SummaryRow } from './summary';
 
 function pairOf(v: Pair): [number, number] {
@@ -75,8 +75,25 @@ abstract class ConvLike extends Module {
 
   forward(x: Tensor): Tensor {
     if (this.training) this.input = x;
+    return this.forwardWith(x, {});
+  }
+
+  /** @internal An eval-mode forward with a fused epilogue: relu(batchNorm(layer(x)) + residual). */
+  forwardWith(x: Tensor, epilogue: Pick<ops.Conv2dOptions, 'batchNorm' | 'residual' | 'relu'>): Tensor {
     const f = this.adder ? ops.adder2d : ops.conv2d;
-    return f(x, this.weight.value, { ...this.opts(), bias: this.bias?.value });
+    return f(x, this.weight.value, { ...this.opts(), bias: this.bias?.value, ...epilogue });
+  }
+
+  /** Eval mode: this layer, the BatchNorm2d after it and a ReLU after that, in one kernel. */
+  forwardFused(x: Tensor, following: readonly Module[]): { y: Tensor; consumed: number } | undefined {
+    if (this.training) return undefined;
+    const bn = following[0] instanceof BatchNorm2d ? following[0].inferenceNorm() : undefined;
+    const next = following[bn ? 1 : 0];
+    // A ReLU's mode only decides whether it keeps its output for a backward,
+    // which an eval-mode layer before it rules out anyway.
+    const relu = next instanceof ReLU;
+    if (!bn && !relu) return undefined;
+    return { y: this.forwardWith(x, { batchNorm: bn, relu }), consumed: (bn ? 1 : 0) + (relu ? 1 : 0) };
   }
 
   backward(gradOut: Tensor): Tensor {
@@ -254,6 +271,16 @@ abstract class BatchNorm extends Module {
       r.saveInvStd.dispose();
     }
     return r.y;
+  }
+
+  /**
+   * @internal The statistics a layer before this one fuses into its kernel
+   * in eval mode; undefined in training or while recalibrating (the batch's
+   * statistics are used then).
+   */
+  inferenceNorm(): ops.FusedBatchNorm | undefined {
+    if (this.training || this.recalibrating) return undefined;
+    return { weight: this.weight.value, bias: this.bias.value, runningMean: this.runningMean, runningVar: this.runningVar, eps: this.args.eps ?? 1e-5 };
   }
 
   backward(gradOut: Tensor): Tensor {
@@ -488,6 +515,8 @@ export class BasicBlock extends Module {
   // branch's output, the sum before the last ReLU) are freed once read;
   // the main path's activations are freed by backwardChain.
   forward(x: Tensor): Tensor {
+    const fused = this.training || !inferenceFusion.enabled ? undefined : this.forwardFusedBlock(x);
+    if (fused) return fused;
     const out = forwardChain(this.main(), x, this.training, this.kept);
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
     const sum = ops.add(out, shortcut);
@@ -495,6 +524,21 @@ export class BasicBlock extends Module {
     if (shortcut !== x) shortcut.dispose();
     const y = this.reluOut.forward(sum);
     sum.dispose();
+    return y;
+  }
+
+  // Eval mode: two kernels for the main path, the second adding the shortcut
+  // and applying the last ReLU in its epilogue (five ops fewer per block).
+  private forwardFusedBlock(x: Tensor): Tensor | undefined {
+    const { conv1, conv2 } = this;
+    if (!(conv1 instanceof ConvLike && conv2 instanceof ConvLike) || conv1.training || conv2.training) return undefined;
+    const bn1 = this.bn1.inferenceNorm(), bn2 = this.bn2.inferenceNorm();
+    if (!bn1 || !bn2) return undefined;
+    const h = conv1.forwardWith(x, { batchNorm: bn1, relu: true });
+    const shortcut = this.downsample ? this.downsample.forward(x) : x;
+    const y = conv2.forwardWith(h, { batchNorm: bn2, residual: shortcut, relu: true });
+    h.dispose();
+    if (shortcut !== x) shortcut.dispose();
     return y;
   }
 

@@ -47,6 +47,18 @@ export abstract class Module {
   abstract config(): ModuleConfig;
 
   /**
+   * @internal Inference fusion: in eval mode forwardChain offers each module
+   * the modules after it; one that can run some of them inside its own
+   * kernel (a layer followed by BatchNorm and ReLU) returns its output and
+   * how many of them it consumed, else undefined (the default).
+   */
+  forwardFused(x: Tensor, following: readonly Module[]): { y: Tensor; consumed: number } | undefined {
+    void x;
+    void following;
+    return undefined;
+  }
+
+  /**
    * For model.summary(): appends this module's rows (layers, output shapes,
    * parameters, multiplications and additions of one example; see summary.ts)
    * to `rows` for one example of shape `input` (no batch dimension), and
@@ -122,6 +134,13 @@ export function cached<T>(value: T | undefined, module: string): T {
 }
 
 /**
+ * @internal Whether eval-mode forwards fuse each layer with the BatchNorm,
+ * residual add and ReLU after it (one kernel instead of up to four; the same
+ * floats). Off only to measure what fusion saves (bench:net) and in tests.
+ */
+export const inferenceFusion = { enabled: true };
+
+/**
  * Runs modules one after another. In training, kept[i] is set to the output
  * of modules[i] (for all but the last): the next module caches it for its
  * backward, and so may modules[i] itself (ReLU keeps its output), so
@@ -132,7 +151,9 @@ export function cached<T>(value: T | undefined, module: string): T {
 export function forwardChain(modules: readonly Module[], x: Tensor, training: boolean, kept: (Tensor | undefined)[]): Tensor {
   let y = x;
   for (let i = 0; i < modules.length; i++) {
-    const next = modules[i].forward(y);
+    const fused = training || !inferenceFusion.enabled ? undefined : modules[i].forwardFused(y, modules.slice(i + 1));
+    const next = fused ? fused.y : modules[i].forward(y);
+    if (fused) i += fused.consumed;
     if (training) {
       if (i < modules.length - 1) kept[i] = next === y ? undefined : next;
     } else if (y !== x && next !== y) {

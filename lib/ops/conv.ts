@@ -2,9 +2,9 @@
 // (binding/conv.cc, cpp/conv.cc). Each call
 // validates on the calling thread, runs its kernel on all pool threads and
 // returns its output tensor in new device storage.
-import { checkFlag, checkOptions, checkTensor } from '../checks';
+import { checkFlag, checkNumberIn, checkOptions, checkTensor } from '../checks';
 import { checkPair, describe, rangeError, type Pair } from '../errors';
-import { native } from '../native';
+import { native, type EpilogueArgs } from '../native';
 import { geometry } from './geometry';
 import { empty, Tensor } from '../tensor';
 
@@ -17,6 +17,26 @@ export interface Conv2dOptions {
   padding?: Pair;
   /** Optional per-filter bias [T]. */
   bias?: Tensor;
+  /**
+   * Fused epilogue (inference): an eval-mode BatchNorm over the output
+   * channels, applied while the output is in cache, with the rounding of
+   * ops.batchNorm in eval mode (the same floats as the separate op).
+   */
+  batchNorm?: FusedBatchNorm;
+  /** Fused epilogue: a tensor of the output's shape added after the BatchNorm (a ResNet block's shortcut). */
+  residual?: Tensor;
+  /** Fused epilogue: ReLU last (default false). Output = relu(batchNorm(layer(x) + bias) + residual). */
+  relu?: boolean;
+}
+
+/** The eval-mode BatchNorm of a fused epilogue: y = (v - runningMean) / sqrt(runningVar + eps) * weight + bias, each [T]. */
+export interface FusedBatchNorm {
+  weight: Tensor;
+  bias: Tensor;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  /** Default 1e-5, as in BatchNorm2d. */
+  eps?: number;
 }
 
 export interface Conv2dBackwardOptions {
@@ -46,14 +66,47 @@ function checkBias(bias: unknown, t: number): Tensor | undefined {
   return b;
 }
 
+function channelVector(value: unknown, argument: string, t: number): Tensor {
+  const v = checkTensor(value, argument, [1], `[${t}]`);
+  if (v.shape[0] !== t) throw rangeError('ERR_ADDERNET_SHAPE', argument, `shape [${t}] (one value per output channel)`, `shape ${describe(v.shape)}`);
+  return v;
+}
+
+// The fused epilogue's arguments for the binding, checked ([] when there is none).
+function epilogueArgs(opts: Record<string, unknown>, t: number, outShape: readonly number[]): EpilogueArgs {
+  const relu = checkFlag(opts.relu, 'options.relu', false);
+  let residual: Tensor | undefined;
+  if (opts.residual !== undefined && opts.residual !== null) {
+    residual = checkTensor(opts.residual, 'options.residual', [4], `[${outShape.join(', ')}]`);
+    if (residual.shape.some((d, i) => d !== outShape[i])) {
+      throw rangeError('ERR_ADDERNET_SHAPE', 'options.residual', `shape [${outShape.join(', ')}] (the output's)`, `shape ${describe(residual.shape)}`);
+    }
+  }
+  let bn: [Tensor, Tensor, Tensor, Tensor, number] | undefined;
+  if (opts.batchNorm !== undefined && opts.batchNorm !== null) {
+    const b = checkOptions(opts.batchNorm, 'options.batchNorm');
+    const eps = b.eps === undefined ? 1e-5 : checkNumberIn(b.eps, 'options.batchNorm.eps', 0, Infinity);
+    bn = [
+      channelVector(b.weight, 'options.batchNorm.weight', t),
+      channelVector(b.bias, 'options.batchNorm.bias', t),
+      channelVector(b.runningMean, 'options.batchNorm.runningMean', t),
+      channelVector(b.runningVar, 'options.batchNorm.runningVar', t),
+      eps,
+    ];
+  }
+  if (!bn && !residual && !relu) return [];
+  return [bn?.[0].storage ?? null, bn?.[1].storage ?? null, bn?.[2].storage ?? null, bn?.[3].storage ?? null, bn?.[4] ?? 1e-5, residual?.storage ?? null, relu];
+}
+
 function layerForward(adder: boolean, x: unknown, w: unknown, options: unknown): Tensor {
   const xt = checkTensor(x, 'x', [4], '[N, C, H, W]');
   const wt = checkTensor(w, 'weight', [4], '[T, C, KH, KW]');
   const opts = checkOptions(options, 'options');
   const g = geometry(xt, wt, checkPair(opts.stride, 'stride', [1, 1], 1), checkPair(opts.padding, 'padding', [0, 0], 0));
   const bias = checkBias(opts.bias, wt.shape[0]);
+  const epilogue = epilogueArgs(opts, wt.shape[0], g.outShape);
   const out = empty(g.outShape);
-  (adder ? native.adder2dForward : native.conv2dForward)(xt.storage, wt.storage, bias?.storage ?? null, out.storage, g.dims);
+  (adder ? native.adder2dForward : native.conv2dForward)(xt.storage, wt.storage, bias?.storage ?? null, out.storage, g.dims, ...epilogue);
   return out;
 }
 
