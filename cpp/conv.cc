@@ -23,6 +23,11 @@ std::atomic<bool> g_forward_indirect{true};
 }
 bool forward_indirect_enabled() { return g_forward_indirect.load(std::memory_order_relaxed); }
 void set_forward_indirect(bool on) { g_forward_indirect.store(on); }
+namespace {
+std::atomic<bool> g_direct_input_gradient{true};
+}
+bool direct_input_gradient_enabled() { return g_direct_input_gradient.load(std::memory_order_relaxed); }
+void set_direct_input_gradient(bool on) { g_direct_input_gradient.store(on); }
 
 void Conv2dShape::validate() const {
   auto need = [](bool ok, const std::string& what) {
@@ -268,16 +273,16 @@ struct Geometry {
 
   // The inverse of pack_columns for one register tile: adds tile rows
   // (k = k0 + m) and panel-j columns onto the padded input gradient.
+  // taps: tap_offsets() (a division-free lookup: this runs once per tile).
   void scatter_tile(const float* tile, int nr, int64_t rows, int64_t k0, Runs runs, int64_t j,
-                    float* gxp) const {
+                    const int64_t* taps, float* gxp) const {
     const int64_t sw = s.sw;
-    TapCursor tc(*this, k0);
-    for (int64_t m = 0; m < rows; ++m, tc.next()) {
+    for (int64_t m = 0; m < rows; ++m) {
       const float* src_row = tile + m * nr - j * nr;
       for (int64_t ri = runs.first[j]; ri < runs.first[j + 1]; ++ri) {
         const Run& r = runs.run[ri];
         const float* __restrict src = src_row + r.col;
-        float* __restrict dst = gxp + r.in_off + tc.offset;
+        float* __restrict dst = gxp + r.in_off + taps[k0 + m];
         if (sw == 1) for (int64_t e = 0; e < r.len; ++e) dst[e] += src[e];
         else for (int64_t e = 0; e < r.len; ++e) dst[e * sw] += src[e];
       }
@@ -402,16 +407,24 @@ void pack_filters_transposed(const float* w, int64_t T, int64_t K, int64_t k0, i
 
 // Positions per task: whole register tiles, enough tasks to balance threads,
 // few enough that the task's packed patches (K x positions) stay in L2 next
-// to the packed filters, and each worth at least kMinTaskOps (a small layer
-// runs on fewer threads rather than paying a wake-up per few microseconds).
+// to the packed filters. A small layer (batch 1: a few M ops) is split into
+// fewer, equal tasks, each worth at least kMinTaskOps, rather than into
+// 8-tile tasks the threads would share unevenly (or not at all); below
+// 2 * kMinTaskOps it runs on one thread.
 int64_t position_block(int64_t P, int64_t K, int64_t T, int nr, int threads) {
   constexpr int64_t kPackBytes = 160 << 10;
-  constexpr int64_t kMinTaskOps = 4 << 20;
+  constexpr int64_t kMinTaskOps = 1 << 20;
   const int64_t tiles = div_up(P, nr);
   const int64_t fit = std::max<int64_t>(1, kPackBytes / (K * nr * int64_t(sizeof(float))));
-  const int64_t worth = div_up(kMinTaskOps, 2 * nr * K * T);
-  const int64_t per_task = std::max<int64_t>({1, worth, std::min<int64_t>({8, fit, tiles / (4 * threads)})});
-  return std::min(per_task, tiles) * nr;
+  const int64_t fine = std::max<int64_t>(1, std::min<int64_t>({8, fit, tiles / (4 * threads)}));
+  const double ops = 2.0 * double(P) * double(K) * double(T);
+  const int64_t worth = std::max<int64_t>(1, int64_t(ops / double(kMinTaskOps)));
+  int64_t tasks = div_up(tiles, fine);
+  if (tasks > worth) {
+    // Round down to whole rounds of the threads, so each gets an equal share.
+    tasks = worth >= threads ? worth / threads * threads : worth;
+  }
+  return div_up(tiles, tasks) * nr;
 }
 
 // The epilogue's BatchNorm as batch_norm_forward rounds it: (v - mean) * scale + beta.
@@ -446,17 +459,30 @@ inline void finish_run(const Epilogue& ep, const FoldedNorm& bn, int64_t t, floa
     for (int64_t e = 0; e < len; ++e) yt[e] = yt[e] < 0.0f ? 0.0f : yt[e];
 }
 
-void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
-             const float* bias, float* y, const Epilogue& ep) {
-  s.validate();
+// What the forward engine computes per output: the adder's max-trick sum,
+// the convolution's products, or (the adder's input gradient, run as a
+// forward over the output gradient) HardTanh differences with the layer
+// input, clamp(w - x, -1, 1) * gy.
+enum class EngineOp { adder, conv, htgrad };
+
+// The forward engine inside a held session. htgrad_x: for EngineOp::htgrad,
+// the tensor whose value at each output position the filters are compared
+// with (shaped like y; every panel must lie inside one image: HW % nr == 0).
+// Uses shared slots 0, 1, 2 and 4.
+void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, const float* x,
+                const float* w, const float* bias, float* y, const Epilogue& ep,
+                const float* htgrad_x) {
   const Geometry g(s);
   const FoldedNorm bn(ep, s.t);
-  const bool plain = !ep.has_bn() && !ep.residual && !ep.relu;
+  const bool plain = !ep.has_bn() && !ep.residual && !ep.relu, adder = op == EngineOp::adder;
   const IsaConfig& cfg = active_config();
   const GemmUkernel uk = adder ? cfg.maxsum : cfg.fma;
   const IgemmUkernel ik = adder ? cfg.maxsum_indirect : cfg.fma_indirect;
-  const int mr = uk.mr, nr = uk.nr, half = nr / 2;
-  ThreadPool::Session ses(ThreadPool::instance());
+  const HtgradUkernel hk = cfg.htgrad;
+  const IhtgradUkernel hik = cfg.htgrad_indirect;
+  const bool ht = op == EngineOp::htgrad;
+  const int mr = ht ? hk.mr : uk.mr, nr = ht ? hk.nr : uk.nr, half = nr / 2;
+  if (ht && g.HW % nr != 0) throw std::logic_error("htgrad panels must not span images");
 
   const int64_t tpanels = div_up(g.T, mr);
   float* wpack = ses.shared(0, tpanels * g.K * mr);
@@ -465,7 +491,8 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   const float* xp = padded_input(ses, 2, g, x);
   // Stride 1: panels whose two halves are each a contiguous row segment of
   // xp are read in place by the indirect kernels (no packing; the same floats).
-  const bool indirect = forward_indirect_enabled() && ik.fn && ik.mr == mr && ik.nr == nr && s.sw == 1 &&
+  const bool has_indirect = ht ? hik.fn && hik.mr == mr && hik.nr == nr : ik.fn && ik.mr == mr && ik.nr == nr;
+  const bool indirect = forward_indirect_enabled() && has_indirect && s.sw == 1 &&
                         (half == 4 || half == 8 || half == 16);
   int64_t* taps = nullptr;
   if (indirect) {
@@ -482,11 +509,13 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
     cv.reserve<float>(g.K * nr);
     cv.reserve<float>(ppanels * nr);
     cv.reserve<float>(tpanels * mr * nr);
+    cv.reserve<float>(ht ? mr * nr : 0);
     cv.bind(ses.scratch(worker, cv.floats()));
     const Runs runs = take_runs(cv, count, nr);
     float* xpack = cv.take<float>(g.K * nr);  // one panel, packed just before use
     float* xsum = cv.take<float>(ppanels * nr);
     float* tiles = cv.take<float>(tpanels * mr * nr);
+    float* xtile = cv.take<float>(ht ? mr * nr : 0);
 
     g.make_runs(p0, count, nr, runs);
     for (int64_t j = 0; j < ppanels; ++j) {
@@ -498,15 +527,34 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
       const bool direct = lo >= 0 && hi >= 0;
       if (!direct) g.pack_panel(xp, runs, j, count, 0, g.K, g.K, nr, xpack, adder ? xsum + j * nr : nullptr);
       else if (adder) indirect_column_sums(xp + lo, xp + hi, half, taps, g.K, xsum + j * nr);
-      // Reduction block outside the filter panels: the block's kReductionBlock
-      // x nr slice of patches stays in L1 while every filter panel streams
-      // past it. Each tile still sums block by block in k order.
-      for (int64_t k0 = 0; k0 < g.K; k0 += kReductionBlock) {
-        const int64_t kc = std::min(kReductionBlock, g.K - k0);
+      if (ht) {
+        // One call over the whole reduction per tile; the compared values
+        // are rows of htgrad_x (one per output channel, nr positions each).
+        const int64_t p = p0 + j * nr, n = p / g.HW, q = p % g.HW;
         for (int64_t i = 0; i < tpanels; ++i) {
-          const float* a = wpack + (i * g.K + k0) * mr;
-          if (direct) ik.fn(kc, a, xp + lo, xp + hi, taps + k0, tiles + i * mr * nr, k0 > 0);
-          else uk.fn(kc, a, xpack + k0 * nr, tiles + i * mr * nr, k0 > 0);
+          const float* xrows = htgrad_x + (n * g.T + i * mr) * g.HW + q;
+          size_t stride = size_t(g.HW);
+          if (i * mr + mr > g.T) {  // the last rows lie past the channels: a zero-padded copy
+            for (int m = 0; m < mr; ++m)
+              for (int e = 0; e < nr; ++e) xtile[m * nr + e] = i * mr + m < g.T ? xrows[m * g.HW + e] : 0.0f;
+            xrows = xtile;
+            stride = size_t(nr);
+          }
+          const float* a = wpack + i * g.K * mr;
+          if (direct) hik.fn(size_t(g.K), a, xp + lo, xp + hi, taps, xrows, stride, tiles + i * mr * nr);
+          else hk.fn(size_t(g.K), a, xpack, xrows, stride, tiles + i * mr * nr);
+        }
+      } else {
+        // Reduction block outside the filter panels: the block's kReductionBlock
+        // x nr slice of patches stays in L1 while every filter panel streams
+        // past it. Each tile still sums block by block in k order.
+        for (int64_t k0 = 0; k0 < g.K; k0 += kReductionBlock) {
+          const int64_t kc = std::min(kReductionBlock, g.K - k0);
+          for (int64_t i = 0; i < tpanels; ++i) {
+            const float* a = wpack + (i * g.K + k0) * mr;
+            if (direct) ik.fn(kc, a, xp + lo, xp + hi, taps + k0, tiles + i * mr * nr, k0 > 0);
+            else uk.fn(kc, a, xpack + k0 * nr, tiles + i * mr * nr, k0 > 0);
+          }
         }
       }
       for (int64_t i = 0; i < tpanels; ++i) {
@@ -535,6 +583,13 @@ void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
       }
     }
   });
+}
+
+void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
+             const float* bias, float* y, const Epilogue& ep) {
+  s.validate();
+  ThreadPool::Session ses(ThreadPool::instance());
+  forward_in(ses, adder ? EngineOp::adder : EngineOp::conv, s, x, w, bias, y, ep, nullptr);
 }
 
 // sum over (n, i, j) of gy, per filter, in double.
@@ -626,6 +681,15 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
   }
   const int64_t max_k = overlap ? div_up(s.c, cblocks) * g.KK : g.K;
   const int64_t max_kpad = div_up(max_k, mr) * mr;
+  int64_t* taps = reinterpret_cast<int64_t*>(ses.shared(4, 2 * g.K));
+  g.tap_offsets(taps);
+  // Every task reads all the filters when the channels are not split: packed once.
+  const int64_t apanel_floats = div_up(max_kpad, mr) * g.T * mr;
+  float* shared_apack = nullptr;
+  if (cblocks == 1) {
+    shared_apack = ses.shared(5, apanel_floats);
+    pack_filters_transposed(w, g.T, g.K, 0, g.K, mr, shared_apack);
+  }
 
   ses.parallel_for(ntasks, [&](size_t task, int worker) {
     int64_t c0 = 0, c1 = s.c, pa, pb;
@@ -644,18 +708,18 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
     const int64_t ppanels_max = div_up(chunk, nr);
     Carver cv;
     reserve_runs(cv, chunk, nr);
-    cv.reserve<float>(div_up(max_kpad, mr) * g.T * mr);
+    cv.reserve<float>(shared_apack ? 0 : apanel_floats);
     cv.reserve<float>(ppanels_max * g.T * nr);
     cv.reserve<float>(adder ? ppanels_max * max_kpad * nr : 0);
     cv.reserve<float>(mr * nr);
     cv.bind(ses.scratch(worker, cv.floats()));
     const Runs runs = take_runs(cv, chunk, nr);
-    float* apack = cv.take<float>(div_up(max_kpad, mr) * g.T * mr);
+    float* apack = shared_apack ? shared_apack : cv.take<float>(apanel_floats);
     float* bpack = cv.take<float>(ppanels_max * g.T * nr);
     float* xpack = cv.take<float>(adder ? ppanels_max * max_kpad * nr : 0);
     float* tile = cv.take<float>(mr * nr);
 
-    pack_filters_transposed(w, g.T, g.K, k0, krows, mr, apack);
+    if (!shared_apack) pack_filters_transposed(w, g.T, g.K, k0, krows, mr, apack);
     for (int64_t p0 = pa; p0 < pb; p0 += chunk) {
       const int64_t count = std::min(chunk, pb - p0), ppanels = div_up(count, nr);
       g.make_runs(p0, count, nr, runs);
@@ -670,7 +734,7 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
           else
             fm.fn(g.T, a, b, tile, false);
           const int64_t rows = std::min<int64_t>(mr, krows - i * mr);
-          g.scatter_tile(tile, nr, rows, k0 + i * mr, runs, j, gxp);
+          g.scatter_tile(tile, nr, rows, k0 + i * mr, runs, j, taps, gxp);
         }
       }
     }
@@ -681,6 +745,42 @@ void input_gradient(ThreadPool::Session& ses, bool adder, const Geometry& g, con
       float* dst = gx + int64_t(plane) * s.h * s.w;
       for (int64_t i = 0; i < s.h; ++i) std::copy(src + i * g.Wp, src + i * g.Wp + s.w, dst + i * s.w);
     });
+}
+
+// Stride 1: the input gradient is a forward over the output gradient
+// padded by k - 1 - p, with the filters transposed and flipped,
+//   conv:  gx[c] = sum_{t,u,v} W[t,c,kh-1-u,kw-1-v] * gyp[t, h+u, w+v]
+//   adder: gx[c] = sum_{t,u,v} clamp(W[t,c,kh-1-u,kw-1-v] - x[c,h,w], -1, 1) * gyp[t, h+u, w+v]
+// so it runs on the forward engine (in-place panels, no scatter-add onto a
+// padded gradient, each value written once). Needs p <= k - 1, and for the
+// adder whole tiles per image (HW % nr == 0, to compare with x row by row).
+bool direct_input_gradient_fits(bool adder, const Conv2dShape& s) {
+  if (s.sh != 1 || s.sw != 1 || s.ph > s.kh - 1 || s.pw > s.kw - 1) return false;
+  return !adder || (s.h * s.w) % active_config().htgrad.nr == 0;
+}
+
+void direct_input_gradient(ThreadPool::Session& ses, bool adder, const Conv2dShape& s,
+                           const float* x, const float* w, const float* gy, float* gx) {
+  Conv2dShape t{};
+  t.n = s.n;
+  t.c = s.t;
+  t.h = s.ho();
+  t.w = s.wo();
+  t.t = s.c;
+  t.kh = s.kh;
+  t.kw = s.kw;
+  t.sh = t.sw = 1;
+  t.ph = s.kh - 1 - s.ph;
+  t.pw = s.kw - 1 - s.pw;
+  t.validate();
+  // wt[c][t][u][v] = w[t][c][kh-1-u][kw-1-v]
+  float* wt = ses.shared(6, s.weight_size());
+  const int64_t KK = s.kh * s.kw;
+  for (int64_t f = 0; f < s.t; ++f)
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t e = 0; e < KK; ++e) wt[(c * s.t + f) * KK + (KK - 1 - e)] = w[(f * s.c + c) * KK + e];
+  forward_in(ses, adder ? EngineOp::htgrad : EngineOp::conv, t, gy, wt, nullptr, gx, Epilogue{},
+             adder ? x : nullptr);
 }
 
 void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
@@ -703,7 +803,11 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
       for (int64_t t = 0; t < g.T; ++t)
         for (int64_t k = 0; k < g.K; ++k) gw[t * g.K + k] -= w[t * g.K + k] * float(sums[t]);
   }
-  if (gx) input_gradient(ses, adder, g, xp, w, gy, gx);
+  // Last: the direct path reuses the shared slots that held xp.
+  if (gx && direct_input_gradient_enabled() && direct_input_gradient_fits(adder, s))
+    direct_input_gradient(ses, adder, s, x, w, gy, gx);
+  else if (gx)
+    input_gradient(ses, adder, g, xp, w, gy, gx);
 }
 
 }  // namespace

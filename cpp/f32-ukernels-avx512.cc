@@ -27,7 +27,8 @@ const IsaConfig kAvx512 = {Isa::avx512,
                            {"f32-adder-htgrad-4x32-avx512", 4, 32, htgrad_kernel<V, 4>},
                            {"u8-adder-sad-4x4-avx512", 4, 4, 64, u8_sad_4x4__avx512},
                            {"f32-igemm-fma-8x32-avx512", 8, 32, fma_indirect_kernel<V, 8>},
-                           {"f32-adder-imaxsum-8x32-avx512", 8, 32, maxsum_indirect_kernel<V, 8>}};
+                           {"f32-adder-imaxsum-8x32-avx512", 8, 32, maxsum_indirect_kernel<V, 8>},
+                           {"f32-adder-ihtgrad-4x32-avx512", 4, 32, htgrad_indirect_kernel<V, 4>}};
 }  // namespace
 
 const IsaConfig* avx512_config() { return &kAvx512; }

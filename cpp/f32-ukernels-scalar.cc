@@ -9,6 +9,8 @@ namespace adn {
 // In its own file, compiled with -fno-trapping-math (see CMakeLists.txt).
 void htgrad_4x8__scalar(size_t kc, const float* a, const float* b, const float* x,
                         size_t x_stride, float* c);
+void htgrad_4x8__scalar_indirect(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                                 const int64_t* offsets, const float* x, size_t x_stride, float* c);
 
 namespace {
 constexpr int MR = 4, NR = 8;
@@ -64,7 +66,8 @@ const IsaConfig kScalar = {Isa::scalar,
                            {"f32-adder-htgrad-4x8-scalar", MR, NR, htgrad_4x8__scalar},
                            {"u8-adder-sad-4x4-scalar", 4, 4, 1, u8_sad_4x4__scalar},
                            {"f32-igemm-fma-4x8-scalar", MR, NR, fma_4x8__scalar_indirect},
-                           {"f32-adder-imaxsum-4x8-scalar", MR, NR, maxsum_4x8__scalar_indirect}};
+                           {"f32-adder-imaxsum-4x8-scalar", MR, NR, maxsum_4x8__scalar_indirect},
+                           {"f32-adder-ihtgrad-4x8-scalar", MR, NR, htgrad_4x8__scalar_indirect}};
 }  // namespace
 
 const IsaConfig* scalar_config() { return &kScalar; }

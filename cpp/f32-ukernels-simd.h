@@ -99,9 +99,9 @@ void maxsum_indirect_kernel(size_t kc, const float* a, const float* b_lo, const 
   maxsum_body<V, MR>(kc, a, Indirect{b_lo, b_hi, offsets}, c, accumulate);
 }
 
-template <class V, int MR>
-void htgrad_kernel(size_t kc, const float* a, const float* b, const float* x, size_t x_stride,
-                   float* c) {
+template <class V, int MR, class Rows>
+inline void htgrad_body(size_t kc, const float* a, Rows b, const float* x, size_t x_stride,
+                        float* c) {
   constexpr int W = V::width, NR = 2 * W;
   typename V::type lo[MR], hi[MR], xlo[MR], xhi[MR];
   const auto one = V::set1(1.0f), minus_one = V::set1(-1.0f);
@@ -111,8 +111,8 @@ void htgrad_kernel(size_t kc, const float* a, const float* b, const float* x, si
     xlo[m] = V::load(x + m * x_stride);
     xhi[m] = V::load(x + m * x_stride + W);
   }
-  for (size_t r = 0; r < kc; ++r, a += MR, b += NR) {
-    const auto b0 = V::load(b), b1 = V::load(b + W);
+  for (size_t r = 0; r < kc; ++r, a += MR) {
+    const auto b0 = V::load(b.row(r)), b1 = V::load(b.row_hi(r));
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const auto am = V::set1(a[m]);
@@ -129,4 +129,16 @@ void htgrad_kernel(size_t kc, const float* a, const float* b, const float* x, si
     V::store(c + m * NR, lo[m]);
     V::store(c + m * NR + W, hi[m]);
   }
+}
+
+template <class V, int MR>
+void htgrad_kernel(size_t kc, const float* a, const float* b, const float* x, size_t x_stride,
+                   float* c) {
+  htgrad_body<V, MR>(kc, a, Packed<V>{b}, x, x_stride, c);
+}
+
+template <class V, int MR>
+void htgrad_indirect_kernel(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                            const int64_t* offsets, const float* x, size_t x_stride, float* c) {
+  htgrad_body<V, MR>(kc, a, Indirect{b_lo, b_hi, offsets}, x, x_stride, c);
 }

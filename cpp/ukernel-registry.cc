@@ -25,6 +25,9 @@ std::vector<UkernelEntry> collect() {
     all.push_back({cfg->maxsum_indirect.name, isa, UkernelKind::f32_adder_imaxsum,
                    cfg->maxsum_indirect.mr, cfg->maxsum_indirect.nr, 1, nullptr, nullptr, nullptr,
                    cfg->maxsum_indirect.fn});
+    all.push_back({cfg->htgrad_indirect.name, isa, UkernelKind::f32_adder_ihtgrad,
+                   cfg->htgrad_indirect.mr, cfg->htgrad_indirect.nr, 1, nullptr, nullptr, nullptr,
+                   nullptr, cfg->htgrad_indirect.fn});
   }
   return all;
 }
@@ -38,6 +41,7 @@ const char* ukernel_kind_name(UkernelKind kind) {
     case UkernelKind::f32_adder_htgrad: return "f32-adder-htgrad";
     case UkernelKind::f32_igemm_fma: return "f32-igemm-fma";
     case UkernelKind::f32_adder_imaxsum: return "f32-adder-imaxsum";
+    case UkernelKind::f32_adder_ihtgrad: return "f32-adder-ihtgrad";
     default: return "u8-adder-sad";
   }
 }

@@ -29,6 +29,9 @@ typedef void (*igemm_ukernel_fn)(size_t kc, const float* a, const float* b_lo, c
 // x rows are x + m * x_stride, NR wide.
 typedef void (*htgrad_ukernel_fn)(size_t kc, const float* a, const float* b,
                                   const float* x, size_t x_stride, float* c);
+// The same with b read in place, as igemm_ukernel_fn reads it.
+typedef void (*ihtgrad_ukernel_fn)(size_t kc, const float* a, const float* b_lo, const float* b_hi,
+                                   const int64_t* offsets, const float* x, size_t x_stride, float* c);
 
 // c[m][n] = sum_r |a[m][r] - b[n][r]|, exact in int32 (quantized adder forward).
 // kc is a multiple of kr; callers pad K with one byte value in both a and b,
@@ -39,6 +42,7 @@ typedef void (*u8_sad_ukernel_fn)(size_t kc, const uint8_t* a, const uint8_t* b,
 struct GemmUkernel { const char* name; int mr, nr; gemm_ukernel_fn fn; };
 struct IgemmUkernel { const char* name; int mr, nr; igemm_ukernel_fn fn; };
 struct HtgradUkernel { const char* name; int mr, nr; htgrad_ukernel_fn fn; };
+struct IhtgradUkernel { const char* name; int mr, nr; ihtgrad_ukernel_fn fn; };
 struct U8SadUkernel { const char* name; int mr, nr, kr; u8_sad_ukernel_fn fn; };
 
 // What the engine dispatches to on one ISA. A kernel family added here must
@@ -52,6 +56,7 @@ struct IsaConfig {
   // fma and maxsum with indirect B, same tiles (the forward's unpacked panels).
   IgemmUkernel fma_indirect;
   IgemmUkernel maxsum_indirect;
+  IhtgradUkernel htgrad_indirect;
 };
 
 // Whether the forward reads contiguous panels in place with the indirect
@@ -59,6 +64,11 @@ struct IsaConfig {
 // the two, which must give the same floats.
 bool forward_indirect_enabled();
 void set_forward_indirect(bool on);
+// Whether a stride-1 input gradient runs as a forward over the output
+// gradient (default on) instead of the scatter-add path; the native tests
+// hold each to the reference.
+bool direct_input_gradient_enabled();
+void set_direct_input_gradient(bool on);
 
 // Each ISA's table; the avx2/avx512 tables are null where not compiled in.
 const IsaConfig* scalar_config();
@@ -75,7 +85,8 @@ void u8_sad_4x4__avx512(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* 
 // Walked by the microkernel test and benchmark (cpp/tests/test_ukernels.cc,
 // bench_ukernels.cc), so no kernel escapes testing and each can be timed alone.
 enum class UkernelKind {
-  f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad, f32_igemm_fma, f32_adder_imaxsum
+  f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad, f32_igemm_fma, f32_adder_imaxsum,
+  f32_adder_ihtgrad
 };
 const char* ukernel_kind_name(UkernelKind kind);
 
@@ -85,12 +96,13 @@ struct UkernelEntry {
   UkernelKind kind;
   int mr, nr;
   int kr;  // the reduction length must be a multiple of kr (1: any length)
-  // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, sad, or
-  // igemm for the indirect fma and maxsum.
+  // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, sad,
+  // igemm for the indirect fma and maxsum, or ihtgrad.
   gemm_ukernel_fn gemm;
   htgrad_ukernel_fn htgrad;
   u8_sad_ukernel_fn sad;
   igemm_ukernel_fn igemm = nullptr;
+  ihtgrad_ukernel_fn ihtgrad = nullptr;
 };
 // Every ISA's kernels, scalar first, in IsaConfig order.
 const std::vector<UkernelEntry>& ukernel_registry();

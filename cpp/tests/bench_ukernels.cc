@@ -75,6 +75,16 @@ double gops(const UkernelEntry& e, size_t kc) {
       g_sink_f = c[0];
       break;
     }
+    case UkernelKind::f32_adder_ihtgrad: {
+      std::vector<int64_t> offsets(kc);
+      for (size_t r = 0; r < kc; ++r) offsets[r] = int64_t(r) * 34;
+      std::vector<float> image(kc * 34 + e.nr, 0.25f);
+      rate = calls_per_second([&] {
+        e.ihtgrad(kc, a.data(), image.data(), image.data() + e.nr / 2, offsets.data(), x.data(), e.nr, c.data());
+      });
+      g_sink_f = c[0];
+      break;
+    }
   }
   return rate * 2.0 * e.mr * e.nr * double(kc) / 1e9;
 }

@@ -78,39 +78,62 @@ void check_gemm(const UkernelEntry& e, size_t kc) {
   }
 }
 
-// The packed kernel an indirect one stands in for (same ISA, op and tile).
-const adn::GemmUkernel& packed_twin(const UkernelEntry& e) {
-  const adn::IsaConfig* cfg = e.isa == Isa::scalar ? adn::scalar_config()
-                              : e.isa == Isa::avx2 ? adn::avx2_config()
-                                                   : adn::avx512_config();
-  return e.kind == UkernelKind::f32_igemm_fma ? cfg->fma : cfg->maxsum;
+const adn::IsaConfig& config_of(Isa isa) {
+  return *(isa == Isa::scalar ? adn::scalar_config() : isa == Isa::avx2 ? adn::avx2_config() : adn::avx512_config());
 }
 
-// igemm: rows read in place at b_lo/b_hi + offsets[r] (shuffled, overlapping
-// offsets into one buffer, as taps into a padded input are) give exactly the
-// packed kernel's floats on the gathered panel: the engine mixes the two.
+// An in-place b operand: shuffled, overlapping row offsets into one buffer
+// (as taps into a padded input are), unaligned halves, and the packed panel
+// [kc][nr] the kernel would read instead.
+struct InPlaceRows {
+  std::vector<float> image;
+  std::vector<int64_t> offsets;
+  const float *lo, *hi;
+  std::vector<float> panel;
+  InPlaceRows(size_t kc, int nr) : image(random_floats(kc * 3 + 4 * nr + 7)), offsets(kc), panel(kc * nr) {
+    std::uniform_int_distribution<int64_t> pick(0, int64_t(kc * 3));
+    for (auto& o : offsets) o = pick(rng);
+    lo = image.data() + 1;
+    hi = image.data() + 3 + nr;
+    const int half = nr / 2;
+    for (size_t r = 0; r < kc; ++r)
+      for (int n = 0; n < nr; ++n) panel[r * nr + n] = n < half ? lo[offsets[r] + n] : hi[offsets[r] + n - half];
+  }
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// igemm: rows read in place give exactly the floats of the packed kernel it
+// stands in for (same ISA, op and tile) on the gathered panel: the engine
+// mixes the two.
 void check_igemm(const UkernelEntry& e, size_t kc) {
-  const adn::GemmUkernel& twin = packed_twin(e);
+  const adn::IsaConfig& cfg = config_of(e.isa);
+  const adn::GemmUkernel& twin = e.kind == UkernelKind::f32_igemm_fma ? cfg.fma : cfg.maxsum;
   expect_true(twin.mr == e.mr && twin.nr == e.nr, context(e, kc, " tile equals its packed kernel's"));
-  const int half = e.nr / 2;
-  const auto image = random_floats(kc * 3 + 4 * e.nr + 7);
-  std::uniform_int_distribution<int64_t> pick(0, int64_t(kc * 3));
-  std::vector<int64_t> offsets(kc);
-  for (auto& o : offsets) o = pick(rng);
-  const float* b_lo = image.data() + 1;  // unaligned on purpose
-  const float* b_hi = image.data() + 3 + e.nr;
-  std::vector<float> panel(kc * e.nr);
-  for (size_t r = 0; r < kc; ++r)
-    for (int n = 0; n < e.nr; ++n) panel[r * e.nr + n] = n < half ? b_lo[offsets[r] + n] : b_hi[offsets[r] + n - half];
+  const InPlaceRows b(kc, e.nr);
   const auto a = random_floats(kc * e.mr), c0 = random_floats(size_t(e.mr) * e.nr);
   for (bool accumulate : {false, true}) {
     std::vector<float> got = c0, want = c0;
-    e.igemm(kc, a.data(), b_lo, b_hi, offsets.data(), got.data(), accumulate);
-    twin.fn(kc, a.data(), panel.data(), want.data(), accumulate);
-    expect_true(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0,
-                context(e, kc, accumulate ? " accumulate: bit-identical to the packed kernel"
-                                          : " bit-identical to the packed kernel"));
+    e.igemm(kc, a.data(), b.lo, b.hi, b.offsets.data(), got.data(), accumulate);
+    twin.fn(kc, a.data(), b.panel.data(), want.data(), accumulate);
+    expect_true(same_bits(got, want), context(e, kc, accumulate ? " accumulate: bit-identical to the packed kernel"
+                                                                : " bit-identical to the packed kernel"));
   }
+}
+
+// ihtgrad: likewise against the packed htgrad kernel.
+void check_ihtgrad(const UkernelEntry& e, size_t kc) {
+  const adn::HtgradUkernel& twin = config_of(e.isa).htgrad;
+  expect_true(twin.mr == e.mr && twin.nr == e.nr, context(e, kc, " tile equals its packed kernel's"));
+  const InPlaceRows b(kc, e.nr);
+  const size_t x_stride = size_t(e.nr) + 5;
+  const auto a = random_floats(kc * e.mr), x = random_floats(e.mr * x_stride);
+  std::vector<float> got(size_t(e.mr) * e.nr, NAN), want(got.size(), NAN);
+  e.ihtgrad(kc, a.data(), b.lo, b.hi, b.offsets.data(), x.data(), x_stride, got.data());
+  twin.fn(kc, a.data(), b.panel.data(), x.data(), x_stride, want.data());
+  expect_true(same_bits(got, want), context(e, kc, " bit-identical to the packed kernel"));
 }
 
 // htgrad: c = sum clamp(a - x, -1, 1) * b, x rows at a stride wider than NR.
@@ -178,18 +201,25 @@ void check_registry() {
     expect_true(names.insert(e.name).second, std::string("unique name ") + e.name);
     const bool gemm = e.kind == UkernelKind::f32_gemm_fma || e.kind == UkernelKind::f32_adder_maxsum;
     const bool igemm = e.kind == UkernelKind::f32_igemm_fma || e.kind == UkernelKind::f32_adder_imaxsum;
+    const bool ihtgrad = e.kind == UkernelKind::f32_adder_ihtgrad;
     expect_true((e.gemm != nullptr) == gemm && (e.htgrad != nullptr) == (e.kind == UkernelKind::f32_adder_htgrad) &&
-                    (e.sad != nullptr) == (e.kind == UkernelKind::u8_adder_sad) && (e.igemm != nullptr) == igemm,
+                    (e.sad != nullptr) == (e.kind == UkernelKind::u8_adder_sad) && (e.igemm != nullptr) == igemm &&
+                    (e.ihtgrad != nullptr) == ihtgrad,
                 std::string("one pointer for the kind of ") + e.name);
     expect_true(e.mr >= 1 && e.nr >= 1 && e.kr >= 1, std::string("tile of ") + e.name);
     expect_true(std::string(e.name).find(adn::ukernel_kind_name(e.kind)) == 0 &&
                     std::string(e.name).find(adn::isa_name(e.isa)) != std::string::npos,
                 std::string("name says kind and ISA: ") + e.name);
-    fns.insert(e.gemm ? (const void*)e.gemm : e.htgrad ? (const void*)e.htgrad : e.igemm ? (const void*)e.igemm : (const void*)e.sad);
+    fns.insert(e.gemm     ? (const void*)e.gemm
+               : e.htgrad ? (const void*)e.htgrad
+               : e.igemm  ? (const void*)e.igemm
+               : e.ihtgrad ? (const void*)e.ihtgrad
+                          : (const void*)e.sad);
   }
   for (UkernelKind k : {UkernelKind::f32_gemm_fma, UkernelKind::f32_adder_maxsum,
                         UkernelKind::f32_adder_htgrad, UkernelKind::u8_adder_sad,
-                        UkernelKind::f32_igemm_fma, UkernelKind::f32_adder_imaxsum})
+                        UkernelKind::f32_igemm_fma, UkernelKind::f32_adder_imaxsum,
+                        UkernelKind::f32_adder_ihtgrad})
     expect_true(adn::scalar_ukernel(k).kr == 1, std::string("scalar ") + adn::ukernel_kind_name(k) + " takes any length");
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (!adn::isa_supported(isa)) continue;
@@ -197,7 +227,8 @@ void check_registry() {
     const adn::IsaConfig& c = adn::active_config();
     expect_true(fns.count((const void*)c.fma.fn) && fns.count((const void*)c.maxsum.fn) &&
                     fns.count((const void*)c.htgrad.fn) && fns.count((const void*)c.sad.fn) &&
-                    fns.count((const void*)c.fma_indirect.fn) && fns.count((const void*)c.maxsum_indirect.fn),
+                    fns.count((const void*)c.fma_indirect.fn) && fns.count((const void*)c.maxsum_indirect.fn) &&
+                    fns.count((const void*)c.htgrad_indirect.fn),
                 std::string("every kernel of ") + adn::isa_name(isa) + " is registered");
   }
 }
@@ -223,6 +254,8 @@ int main() {
         check_htgrad(e, kc);
       } else if (e.igemm) {
         check_igemm(e, kc);
+      } else if (e.ihtgrad) {
+        check_ihtgrad(e, kc);
       } else {
         check_gemm(e, kc);
       }
