@@ -28,6 +28,11 @@ std::atomic<bool> g_direct_input_gradient{true};
 }
 bool direct_input_gradient_enabled() { return g_direct_input_gradient.load(std::memory_order_relaxed); }
 void set_direct_input_gradient(bool on) { g_direct_input_gradient.store(on); }
+namespace {
+std::atomic<bool> g_dot_filter_gradient{true};
+}
+bool dot_filter_gradient_enabled() { return g_dot_filter_gradient.load(std::memory_order_relaxed); }
+void set_dot_filter_gradient(bool on) { g_dot_filter_gradient.store(on); }
 
 void Conv2dShape::validate() const {
   auto need = [](bool ok, const std::string& what) {
@@ -654,6 +659,70 @@ void filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* x
     for (int64_t e = 0; e < total; ++e) gw[e] += partial[i][e];
 }
 
+// Column stride 1 with whole vectors per output row: gw[t][k] = sum over output rows
+// (n, i) of the dot product of gy's row and the tap's input row, both
+// contiguous, so nothing is transposed or packed (the dot kernels). Output
+// rows are cut into chunks of a size that depends on the layer only, each
+// summed into its own partial, and the partials are added in chunk order:
+// the result does not depend on the thread count.
+bool dot_filter_gradient_fits(const Geometry& g) {
+  const DotUkernel& dk = active_config().dot;
+  return dk.fn && dk.mr <= 16 && dk.nr <= 16 && g.s.sw == 1 && g.WO % dk.lanes == 0 &&
+         dot_filter_gradient_enabled();
+}
+
+void dot_filter_gradient(ThreadPool::Session& ses, const Geometry& g, const float* xp,
+                         const float* gy, float* gw) {
+  const DotUkernel& dk = active_config().dot;
+  const int mr = dk.mr, nr = dk.nr;
+  const Conv2dShape& s = g.s;
+  const int64_t rows_total = s.n * g.HO;
+  // About 256 KB of gy and input rows per chunk, so a chunk's operands stay
+  // in L2 while every tile streams over them.
+  const int64_t row_bytes = (g.T * g.WO + s.c * g.Wp * s.kh) * int64_t(sizeof(float));
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(rows_total, (256 << 10) / row_bytes));
+  const int64_t chunks = div_up(rows_total, chunk);
+  float* partial = ses.shared(7, checked_mul(checked_mul(chunks, g.T, "the filter gradient"), g.K, "the filter gradient"));
+  int64_t* taps = reinterpret_cast<int64_t*>(ses.shared(4, 2 * g.K));
+  g.tap_offsets(taps);
+  const int64_t tpanels = div_up(g.T, mr), kpanels = div_up(g.K, nr);
+
+  ses.parallel_for(chunks, [&](size_t task, int worker) {
+    const int64_t q0 = int64_t(task) * chunk, rows = std::min(chunk, rows_total - q0);
+    Carver cv;
+    cv.reserve<int64_t>(rows);
+    cv.reserve<int64_t>(rows);
+    cv.bind(ses.scratch(worker, cv.floats()));
+    int64_t* a_off = cv.take<int64_t>(rows);
+    int64_t* b_off = cv.take<int64_t>(rows);
+    for (int64_t q = 0; q < rows; ++q) {
+      const int64_t n = (q0 + q) / g.HO, i = (q0 + q) % g.HO;
+      a_off[q] = n * g.T * g.HW + i * g.WO;
+      b_off[q] = n * s.c * g.plane + i * s.sh * g.Wp;  // output row i reads input rows i * sh + u
+    }
+    float* acc = partial + int64_t(task) * g.T * g.K;
+    const float* a[16];
+    int64_t bt[16];
+    float tile[16 * 16];
+    for (int64_t ti = 0; ti < tpanels; ++ti) {
+      const int64_t t0 = ti * mr, mrows = std::min<int64_t>(mr, g.T - t0);
+      // Rows past T or K repeat the last one: valid memory, results dropped.
+      for (int m = 0; m < mr; ++m) a[m] = gy + (t0 + std::min<int64_t>(m, mrows - 1)) * g.HW;
+      for (int64_t kj = 0; kj < kpanels; ++kj) {
+        const int64_t k0 = kj * nr, ncols = std::min<int64_t>(nr, g.K - k0);
+        for (int n = 0; n < nr; ++n) bt[n] = taps[k0 + std::min<int64_t>(n, ncols - 1)];
+        dk.fn(size_t(rows), size_t(g.WO), a, a_off, xp, bt, b_off, tile);
+        for (int64_t m = 0; m < mrows; ++m)
+          for (int64_t n = 0; n < ncols; ++n) acc[(t0 + m) * g.K + k0 + n] = tile[m * nr + n];
+      }
+    }
+  });
+  const int64_t total = g.T * g.K;
+  std::copy(partial, partial + total, gw);
+  for (int64_t c = 1; c < chunks; ++c)
+    for (int64_t e = 0; e < total; ++e) gw[e] += partial[c * total + e];
+}
+
 // dXcol[k][p] = sum_t op(W[t][k], X[k][p]) * gy[t][p], scattered back onto gx.
 // Tasks never write the same input element: when patches overlap, each task
 // owns one image and a range of channels; otherwise a range of positions.
@@ -797,7 +866,8 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
   if (gb)
     for (int64_t t = 0; t < g.T; ++t) gb[t] = float(sums[t]);
   if (gw) {
-    filter_gradient(ses, g, xp, gy, gw);
+    if (dot_filter_gradient_fits(g)) dot_filter_gradient(ses, g, xp, gy, gw);
+    else filter_gradient(ses, g, xp, gy, gw);
     // SPEC identity: dF = Gm * Xcol^T - F .* rowsum(Gm).
     if (adder)
       for (int64_t t = 0; t < g.T; ++t)

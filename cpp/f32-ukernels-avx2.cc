@@ -28,7 +28,8 @@ const IsaConfig kAvx2 = {Isa::avx2,
                          {"u8-adder-sad-3x3-avx2", 3, 3, 32, u8_sad_3x3__avx2},
                          {"f32-igemm-fma-6x16-avx2", 6, 16, fma_indirect_kernel<V, 6>},
                          {"f32-adder-imaxsum-4x16-avx2", 4, 16, maxsum_indirect_kernel<V, 4>},
-                         {"f32-adder-ihtgrad-2x16-avx2", 2, 16, htgrad_indirect_kernel<V, 2>}};
+                         {"f32-adder-ihtgrad-2x16-avx2", 2, 16, htgrad_indirect_kernel<V, 2>},
+                         {"f32-dot-fma-4x3-avx2", 4, 3, 8, dot_kernel<V, 4, 3>}};
 }  // namespace
 
 const IsaConfig* avx2_config() { return &kAvx2; }

@@ -28,7 +28,8 @@ const IsaConfig kAvx512 = {Isa::avx512,
                            {"u8-adder-sad-4x4-avx512", 4, 4, 64, u8_sad_4x4__avx512},
                            {"f32-igemm-fma-8x32-avx512", 8, 32, fma_indirect_kernel<V, 8>},
                            {"f32-adder-imaxsum-8x32-avx512", 8, 32, maxsum_indirect_kernel<V, 8>},
-                           {"f32-adder-ihtgrad-4x32-avx512", 4, 32, htgrad_indirect_kernel<V, 4>}};
+                           {"f32-adder-ihtgrad-4x32-avx512", 4, 32, htgrad_indirect_kernel<V, 4>},
+                           {"f32-dot-fma-4x6-avx512", 4, 6, 16, dot_kernel<V, 4, 6>}};
 }  // namespace
 
 const IsaConfig* avx512_config() { return &kAvx512; }

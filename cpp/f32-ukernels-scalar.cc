@@ -60,6 +60,18 @@ void maxsum_4x8__scalar_indirect(size_t kc, const float* a, const float* b_lo, c
   gemm_body(kc, a, in_place(b_lo, b_hi, offsets), kMax, c, accumulate);
 }
 
+// Dot products along rows (ukernels.h dot_ukernel_fn), one lane.
+void dot_4x3__scalar(size_t rows, size_t len, const float* const* a, const int64_t* a_off,
+                     const float* b, const int64_t* b_taps, const int64_t* b_off, float* c) {
+  constexpr int DM = 4, DN = 3;
+  float acc[DM][DN] = {};
+  for (size_t q = 0; q < rows; ++q)
+    for (size_t e = 0; e < len; ++e)
+      for (int m = 0; m < DM; ++m)
+        for (int n = 0; n < DN; ++n) acc[m][n] += a[m][a_off[q] + e] * b[b_taps[n] + b_off[q] + e];
+  std::copy(&acc[0][0], &acc[0][0] + DM * DN, c);
+}
+
 const IsaConfig kScalar = {Isa::scalar,
                            {"f32-gemm-fma-4x8-scalar", MR, NR, fma_4x8__scalar},
                            {"f32-adder-maxsum-4x8-scalar", MR, NR, maxsum_4x8__scalar},
@@ -67,7 +79,8 @@ const IsaConfig kScalar = {Isa::scalar,
                            {"u8-adder-sad-4x4-scalar", 4, 4, 1, u8_sad_4x4__scalar},
                            {"f32-igemm-fma-4x8-scalar", MR, NR, fma_4x8__scalar_indirect},
                            {"f32-adder-imaxsum-4x8-scalar", MR, NR, maxsum_4x8__scalar_indirect},
-                           {"f32-adder-ihtgrad-4x8-scalar", MR, NR, htgrad_4x8__scalar_indirect}};
+                           {"f32-adder-ihtgrad-4x8-scalar", MR, NR, htgrad_4x8__scalar_indirect},
+                           {"f32-dot-fma-4x3-scalar", 4, 3, 1, dot_4x3__scalar}};
 }  // namespace
 
 const IsaConfig* scalar_config() { return &kScalar; }

@@ -142,3 +142,41 @@ void htgrad_indirect_kernel(size_t kc, const float* a, const float* b_lo, const 
                             const int64_t* offsets, const float* x, size_t x_stride, float* c) {
   htgrad_body<V, MR>(kc, a, Indirect{b_lo, b_hi, offsets}, x, x_stride, c);
 }
+
+template <class V, int MR, int NR>
+void dot_kernel(size_t rows, size_t len, const float* const* a, const int64_t* a_off,
+                const float* b, const int64_t* b_taps, const int64_t* b_off, float* c) {
+  constexpr int W = V::width;
+  typename V::type acc[MR][NR];
+#pragma GCC unroll 32
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 32
+    for (int n = 0; n < NR; ++n) acc[m][n] = V::zero();
+  for (size_t q = 0; q < rows; ++q) {
+    const float* ar[MR];
+    const float* br[NR];
+#pragma GCC unroll 32
+    for (int m = 0; m < MR; ++m) ar[m] = a[m] + a_off[q];
+#pragma GCC unroll 32
+    for (int n = 0; n < NR; ++n) br[n] = b + b_taps[n] + b_off[q];
+    for (size_t e = 0; e < len; e += W) {
+      typename V::type bv[NR];
+#pragma GCC unroll 32
+      for (int n = 0; n < NR; ++n) bv[n] = V::load(br[n] + e);
+#pragma GCC unroll 32
+      for (int m = 0; m < MR; ++m) {
+        const auto av = V::load(ar[m] + e);
+#pragma GCC unroll 32
+        for (int n = 0; n < NR; ++n) acc[m][n] = V::fmadd(av, bv[n], acc[m][n]);
+      }
+    }
+  }
+  alignas(64) float lane[W];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) {
+      V::store(lane, acc[m][n]);
+      for (int width = W / 2; width >= 1; width /= 2)
+        for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+      c[m * NR + n] = lane[0];
+    }
+}

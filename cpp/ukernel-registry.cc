@@ -28,6 +28,10 @@ std::vector<UkernelEntry> collect() {
     all.push_back({cfg->htgrad_indirect.name, isa, UkernelKind::f32_adder_ihtgrad,
                    cfg->htgrad_indirect.mr, cfg->htgrad_indirect.nr, 1, nullptr, nullptr, nullptr,
                    nullptr, cfg->htgrad_indirect.fn});
+    UkernelEntry dot{cfg->dot.name, isa, UkernelKind::f32_dot_fma, cfg->dot.mr, cfg->dot.nr,
+                     cfg->dot.lanes, nullptr, nullptr, nullptr};
+    dot.dot = cfg->dot.fn;
+    all.push_back(dot);
   }
   return all;
 }
@@ -42,6 +46,7 @@ const char* ukernel_kind_name(UkernelKind kind) {
     case UkernelKind::f32_igemm_fma: return "f32-igemm-fma";
     case UkernelKind::f32_adder_imaxsum: return "f32-adder-imaxsum";
     case UkernelKind::f32_adder_ihtgrad: return "f32-adder-ihtgrad";
+    case UkernelKind::f32_dot_fma: return "f32-dot-fma";
     default: return "u8-adder-sad";
   }
 }

@@ -33,6 +33,15 @@ typedef void (*htgrad_ukernel_fn)(size_t kc, const float* a, const float* b,
 typedef void (*ihtgrad_ukernel_fn)(size_t kc, const float* a, const float* b_lo, const float* b_hi,
                                    const int64_t* offsets, const float* x, size_t x_stride, float* c);
 
+// Dot products along contiguous positions (the filter gradient of stride-1
+// layers, where both operands are rows of NCHW tensors and need no transposing):
+//   c[m][n] = sum_{q < rows} sum_{e < len} a[m][a_off[q] + e] * b[b_taps[n] + b_off[q] + e]
+// a: MR row pointers, b: one buffer with NR tap offsets. len a multiple of
+// the kernel's lanes. Each lane sums in q, e order; the lanes are added
+// pairwise at the end.
+typedef void (*dot_ukernel_fn)(size_t rows, size_t len, const float* const* a, const int64_t* a_off,
+                               const float* b, const int64_t* b_taps, const int64_t* b_off, float* c);
+
 // c[m][n] = sum_r |a[m][r] - b[n][r]|, exact in int32 (quantized adder forward).
 // kc is a multiple of kr; callers pad K with one byte value in both a and b,
 // so the padding adds 0.
@@ -43,6 +52,7 @@ struct GemmUkernel { const char* name; int mr, nr; gemm_ukernel_fn fn; };
 struct IgemmUkernel { const char* name; int mr, nr; igemm_ukernel_fn fn; };
 struct HtgradUkernel { const char* name; int mr, nr; htgrad_ukernel_fn fn; };
 struct IhtgradUkernel { const char* name; int mr, nr; ihtgrad_ukernel_fn fn; };
+struct DotUkernel { const char* name; int mr, nr, lanes; dot_ukernel_fn fn; };
 struct U8SadUkernel { const char* name; int mr, nr, kr; u8_sad_ukernel_fn fn; };
 
 // What the engine dispatches to on one ISA. A kernel family added here must
@@ -57,6 +67,7 @@ struct IsaConfig {
   IgemmUkernel fma_indirect;
   IgemmUkernel maxsum_indirect;
   IhtgradUkernel htgrad_indirect;
+  DotUkernel dot;
 };
 
 // Whether the forward reads contiguous panels in place with the indirect
@@ -69,6 +80,9 @@ void set_forward_indirect(bool on);
 // hold each to the reference.
 bool direct_input_gradient_enabled();
 void set_direct_input_gradient(bool on);
+// Whether a stride-1 filter gradient uses the dot kernels (default on).
+bool dot_filter_gradient_enabled();
+void set_dot_filter_gradient(bool on);
 
 // Each ISA's table; the avx2/avx512 tables are null where not compiled in.
 const IsaConfig* scalar_config();
@@ -86,7 +100,7 @@ void u8_sad_4x4__avx512(size_t kc, const uint8_t* a, const uint8_t* b, int32_t* 
 // bench_ukernels.cc), so no kernel escapes testing and each can be timed alone.
 enum class UkernelKind {
   f32_gemm_fma, f32_adder_maxsum, f32_adder_htgrad, u8_adder_sad, f32_igemm_fma, f32_adder_imaxsum,
-  f32_adder_ihtgrad
+  f32_adder_ihtgrad, f32_dot_fma
 };
 const char* ukernel_kind_name(UkernelKind kind);
 
@@ -97,12 +111,13 @@ struct UkernelEntry {
   int mr, nr;
   int kr;  // the reduction length must be a multiple of kr (1: any length)
   // Exactly one is set, by kind: gemm for fma and maxsum, htgrad, sad,
-  // igemm for the indirect fma and maxsum, or ihtgrad.
+  // igemm for the indirect fma and maxsum, ihtgrad, or dot.
   gemm_ukernel_fn gemm;
   htgrad_ukernel_fn htgrad;
   u8_sad_ukernel_fn sad;
   igemm_ukernel_fn igemm = nullptr;
   ihtgrad_ukernel_fn ihtgrad = nullptr;
+  dot_ukernel_fn dot = nullptr;  // len a multiple of kr
 };
 // Every ISA's kernels, scalar first, in IsaConfig order.
 const std::vector<UkernelEntry>& ukernel_registry();

@@ -75,6 +75,21 @@ double gops(const UkernelEntry& e, size_t kc) {
       g_sink_f = c[0];
       break;
     }
+    case UkernelKind::f32_dot_fma: {
+      // 8 rows of 32 positions, as a filter-gradient task over a 32x32 layer.
+      const size_t rows = 8, len = 32;
+      std::vector<float> data(size_t(e.mr + 1) * rows * 40 + 64, 0.25f);
+      std::vector<const float*> rows_a(e.mr);
+      for (int m = 0; m < e.mr; ++m) rows_a[m] = data.data() + m * rows * 40;
+      std::vector<int64_t> off(rows), taps(e.nr);
+      for (size_t q = 0; q < rows; ++q) off[q] = int64_t(q) * 40;
+      for (int n = 0; n < e.nr; ++n) taps[n] = n;
+      rate = calls_per_second([&] {
+        e.dot(rows, len, rows_a.data(), off.data(), data.data(), taps.data(), off.data(), c.data());
+      });
+      g_sink_f = c[0];
+      return rate * 2.0 * e.mr * e.nr * double(rows * len) / 1e9;
+    }
     case UkernelKind::f32_adder_ihtgrad: {
       std::vector<int64_t> offsets(kc);
       for (size_t r = 0; r < kc; ++r) offsets[r] = int64_t(r) * 34;

@@ -141,12 +141,15 @@ static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool b
     bwd(s, x.data(), w.data(), gy.data(), gx.data(), gw.data(), gb.data());
     ref_bwd(s, x.data(), w.data(), gy.data(), gx_ref.data(), gw_ref.data(), gb_ref.data());
     expect_close((std::string(name) + " grad input").c_str(), ctx, gx, gx_ref, reach, 1.0);
-    // The scatter-add path, where a stride-1 layer would take the direct one.
+    // The packed paths, where a stride-1 layer would take the direct ones.
     adn::set_direct_input_gradient(false);
-    auto gx_scatter = poisoned(s.input_size());
-    bwd(s, x.data(), w.data(), gy.data(), gx_scatter.data(), nullptr, nullptr);
+    adn::set_dot_filter_gradient(false);
+    auto gx_scatter = poisoned(s.input_size()), gw_packed = poisoned(s.weight_size());
+    bwd(s, x.data(), w.data(), gy.data(), gx_scatter.data(), gw_packed.data(), nullptr);
     adn::set_direct_input_gradient(true);
+    adn::set_dot_filter_gradient(true);
     expect_close((std::string(name) + " grad input (scatter path)").c_str(), ctx, gx_scatter, gx_ref, reach, 1.0);
+    expect_close((std::string(name) + " grad weight (packed path)").c_str(), ctx, gw_packed, gw_ref, P, 2.0);
     expect_close((std::string(name) + " grad weight").c_str(), ctx, gw, gw_ref, P, 2.0);
     expect_close((std::string(name) + " grad bias").c_str(), ctx, gb, gb_ref, P, 1.0);
   }

@@ -136,6 +136,35 @@ void check_ihtgrad(const UkernelEntry& e, size_t kc) {
   expect_true(same_bits(got, want), context(e, kc, " bit-identical to the packed kernel"));
 }
 
+// dot: rows of positions at shuffled offsets (a: MR row pointers, b: NR taps),
+// against the scalar kernel over its sub-tiles; len = mult * the lanes.
+void check_dot(const UkernelEntry& e, size_t rows, size_t mult) {
+  const UkernelEntry& s = adn::scalar_ukernel(e.kind);
+  const size_t len = mult * size_t(e.kr), span = rows * len + 3 * len + 11;
+  const auto a_data = random_floats(e.mr * span), b_data = random_floats(span + 64);
+  std::uniform_int_distribution<int64_t> pick(0, int64_t(span - len));
+  std::vector<int64_t> a_off(rows), b_off(rows), taps(e.nr);
+  for (auto& o : a_off) o = pick(rng);
+  for (auto& o : b_off) o = pick(rng) / 2;
+  for (auto& t : taps) t = pick(rng) / 2;
+  std::vector<const float*> a(e.mr);
+  for (int m = 0; m < e.mr; ++m) a[m] = a_data.data() + m * span;
+  std::vector<float> got(size_t(e.mr) * e.nr, NAN), want(got.size(), NAN);
+  e.dot(rows, len, a.data(), a_off.data(), b_data.data(), taps.data(), b_off.data(), got.data());
+  for (int m0 = 0; m0 < e.mr; m0 += s.mr)
+    for (int n0 = 0; n0 < e.nr; n0 += s.nr) {
+      std::vector<const float*> sa(s.mr, a[m0]);
+      for (int m = 0; m < s.mr && m0 + m < e.mr; ++m) sa[m] = a[m0 + m];
+      std::vector<int64_t> st(s.nr, taps[n0]);
+      for (int n = 0; n < s.nr && n0 + n < e.nr; ++n) st[n] = taps[n0 + n];
+      std::vector<float> sc(size_t(s.mr) * s.nr);
+      s.dot(rows, len, sa.data(), a_off.data(), b_data.data(), st.data(), b_off.data(), sc.data());
+      for (int m = 0; m < s.mr && m0 + m < e.mr; ++m)
+        for (int n = 0; n < s.nr && n0 + n < e.nr; ++n) want[(m0 + m) * e.nr + n0 + n] = sc[m * s.nr + n];
+    }
+  expect_close(context(e, len, (" rows=" + std::to_string(rows)).c_str()), got, want, double(rows * len), 1.0);
+}
+
 // htgrad: c = sum clamp(a - x, -1, 1) * b, x rows at a stride wider than NR.
 void check_htgrad(const UkernelEntry& e, size_t kc) {
   const UkernelEntry& s = adn::scalar_ukernel(e.kind);
@@ -202,9 +231,10 @@ void check_registry() {
     const bool gemm = e.kind == UkernelKind::f32_gemm_fma || e.kind == UkernelKind::f32_adder_maxsum;
     const bool igemm = e.kind == UkernelKind::f32_igemm_fma || e.kind == UkernelKind::f32_adder_imaxsum;
     const bool ihtgrad = e.kind == UkernelKind::f32_adder_ihtgrad;
+    const bool dot = e.kind == UkernelKind::f32_dot_fma;
     expect_true((e.gemm != nullptr) == gemm && (e.htgrad != nullptr) == (e.kind == UkernelKind::f32_adder_htgrad) &&
                     (e.sad != nullptr) == (e.kind == UkernelKind::u8_adder_sad) && (e.igemm != nullptr) == igemm &&
-                    (e.ihtgrad != nullptr) == ihtgrad,
+                    (e.ihtgrad != nullptr) == ihtgrad && (e.dot != nullptr) == dot,
                 std::string("one pointer for the kind of ") + e.name);
     expect_true(e.mr >= 1 && e.nr >= 1 && e.kr >= 1, std::string("tile of ") + e.name);
     expect_true(std::string(e.name).find(adn::ukernel_kind_name(e.kind)) == 0 &&
@@ -214,12 +244,13 @@ void check_registry() {
                : e.htgrad ? (const void*)e.htgrad
                : e.igemm  ? (const void*)e.igemm
                : e.ihtgrad ? (const void*)e.ihtgrad
+               : e.dot    ? (const void*)e.dot
                           : (const void*)e.sad);
   }
   for (UkernelKind k : {UkernelKind::f32_gemm_fma, UkernelKind::f32_adder_maxsum,
                         UkernelKind::f32_adder_htgrad, UkernelKind::u8_adder_sad,
                         UkernelKind::f32_igemm_fma, UkernelKind::f32_adder_imaxsum,
-                        UkernelKind::f32_adder_ihtgrad})
+                        UkernelKind::f32_adder_ihtgrad, UkernelKind::f32_dot_fma})
     expect_true(adn::scalar_ukernel(k).kr == 1, std::string("scalar ") + adn::ukernel_kind_name(k) + " takes any length");
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (!adn::isa_supported(isa)) continue;
@@ -228,7 +259,7 @@ void check_registry() {
     expect_true(fns.count((const void*)c.fma.fn) && fns.count((const void*)c.maxsum.fn) &&
                     fns.count((const void*)c.htgrad.fn) && fns.count((const void*)c.sad.fn) &&
                     fns.count((const void*)c.fma_indirect.fn) && fns.count((const void*)c.maxsum_indirect.fn) &&
-                    fns.count((const void*)c.htgrad_indirect.fn),
+                    fns.count((const void*)c.htgrad_indirect.fn) && fns.count((const void*)c.dot.fn),
                 std::string("every kernel of ") + adn::isa_name(isa) + " is registered");
   }
 }
@@ -246,6 +277,13 @@ int main() {
     const size_t tile = u8 ? size_t(std::max(e.kr, 8)) : 64;
     const size_t large = u8 ? 64 * 67 + 3 : 1000;
     const int checks_before = g_checks;
+    if (e.dot) {  // rows x whole vectors of positions (1 to 5 per row)
+      for (size_t rows : {size_t(1), size_t(3), size_t(7)})
+        for (size_t mult : {size_t(1), size_t(2), size_t(5)}) check_dot(e, rows, mult);
+      std::printf("%-30s %s  %dx%d kr=%d  %d checks\n", e.name, adn::isa_name(e.isa), e.mr, e.nr, e.kr,
+                  g_checks - checks_before);
+      continue;
+    }
     for (size_t kc : {size_t(1), tile - 1, tile, tile + 1, 2 * tile + 1, large}) {
       if (e.kind == UkernelKind::u8_adder_sad) {
         check_sad(e, kc, false);
