@@ -14,7 +14,7 @@ namespace adn_binding {
 namespace {
 
 typedef void (*ForwardFn)(const adn::Conv2dShape&, const float*, const float*, const float*, float*,
-                          const adn::Epilogue&);
+                          const adn::Epilogue&, adn::FilterVersion);
 typedef void (*BackwardFn)(const adn::Conv2dShape&, const float*, const float*, const float*,
                            float*, float*, float*);
 
@@ -39,7 +39,8 @@ Napi::Value forward(const Napi::CallbackInfo& info, ForwardFn fn, const char* op
   }
   if (info.Length() > 10) ep.residual = k.in(10, "residual", s.output_size(), true);
   if (info.Length() > 11) ep.relu = flag(info, 11, "relu");
-  return Napi::Number::New(info.Env(), double(k.run([=] { fn(s, x, w, b, y, ep); })));
+  const adn::FilterVersion filters = k.contents(1);
+  return Napi::Number::New(info.Env(), double(k.run([=] { fn(s, x, w, b, y, ep, filters); })));
 }
 
 Napi::Value backward(const Napi::CallbackInfo& info, BackwardFn fn, const char* op) {

@@ -52,6 +52,12 @@ int32_t* Launch::out_int32(size_t index, const char* name, int64_t expected) {
 
 void Launch::host_array() { wait_ = true; }
 
+adn::FilterVersion Launch::contents(size_t index) const {
+  Storage* st = Storage::From(info_.Env(), info_[index]);
+  if (!st || !st->buffer()) return {};
+  return {st->buffer()->id, st->buffer()->version};
+}
+
 namespace {
 
 std::shared_ptr<const Failure> failure_of(const char* op, const std::exception_ptr& e) {
@@ -149,6 +155,7 @@ Ticket submit(Napi::Env env, const std::vector<std::shared_ptr<HostBuffer>>& rea
     };
   }
   const uint64_t ticket = s.queues[q].submit(std::move(task));
+  for (const auto& w : writes) ++w->version;
   for (const auto& r : reads) r->use[q] = ticket;
   for (const auto& w : writes) w->use[q] = w->write[q] = ticket;
   return Ticket{&s.queues[q], ticket};

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpp/addernet.h"
 #include "../cpp/queue.h"
 #include "tensor.h"
 
@@ -35,6 +36,9 @@ class Launch {
   int32_t* out_int32(size_t index, const char* name, int64_t expected);
   // A typed array argument the kernel uses directly (forces the waiting path).
   void host_array();
+  // Which contents a Storage argument has now ({} for a typed array): the
+  // kernel reuses work on the same contents (packed filters).
+  adn::FilterVersion contents(size_t index) const;
   // Queues the kernel (or runs it and waits, see above). The kernel must
   // capture by value: it may run after this call returns. Returns the
   // ticket of the queued task.

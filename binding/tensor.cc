@@ -63,7 +63,12 @@ Dtype parse_dtype(Napi::Env env, const Napi::Value& v) {
 
 const char* dtype_name(Dtype d) { return d == Dtype::kInt32 ? "int32" : "float32"; }
 
-HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write, Dtype type) : length(n), dtype(type) {
+namespace {
+std::atomic<uint64_t> g_next_buffer_id{1};
+}
+
+HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write, Dtype type)
+    : length(n), dtype(type), id(g_next_buffer_id.fetch_add(1)) {
   // Not in the initialiser list: write and use are initialised after data,
   // and would reset the tickets a reused block passes on.
   data = stream_allocate(env, adn::checked_bytes(size_t(n), kElementBytes), host_write, write);
@@ -72,6 +77,7 @@ HostBuffer::HostBuffer(Napi::Env env, int64_t n, bool host_write, Dtype type) : 
 }
 
 HostBuffer::~HostBuffer() {
+  adn::forget_packed_filters(id);
   if (owns_block) adn::host_allocator().release(data);
 }
 

@@ -57,6 +57,10 @@ struct HostBuffer {
   // queue's tasks it conflicts with (binding/queue.h submit), and a read
   // after its writers have run queues behind nothing. JS thread only.
   Tickets write{}, use{};
+  // For reusing packed filters (adn::FilterVersion): never reused across
+  // buffers, and bumped when a task writing the buffer is submitted. JS thread only.
+  const uint64_t id;
+  uint64_t version = 0;
 
  private:
   mutable std::mutex mutex_;

@@ -73,16 +73,31 @@ struct Epilogue {
   bool has_bn() const { return bn_gamma != nullptr; }
 };
 
+// Which contents the filters have, for reusing their packed form across
+// calls (inference at batch 1 would otherwise repack every layer's filters
+// per call): the id of their buffer and a version bumped by every write to
+// it, both supplied by the caller (binding/tensor.h HostBuffer). id 0: no
+// reuse. A forward with the id and version of an earlier one reuses its
+// packing on the same ISA; forget_packed_filters(id) drops them.
+struct FilterVersion {
+  uint64_t id = 0, version = 0;
+};
+void forget_packed_filters(uint64_t id);
+// Bytes held by packed filters kept for reuse (at most 64 MB, least recently used evicted first).
+int64_t packed_filter_bytes();
+
 // Y = -sum |Xp - F| (+ bias), then the epilogue. bias may be null.
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                     const float* bias, float* y, const Epilogue& epilogue = {});
+                     const float* bias, float* y, const Epilogue& epilogue = {},
+                     FilterVersion filters = {});
 // SPEC.md backward: full-precision filter gradient, HardTanh input gradient.
 // Any of gx, gw, gb may be null (not computed).
 void adder2d_backward(const Conv2dShape& s, const float* x, const float* w,
                       const float* gy, float* gx, float* gw, float* gb);
 // Cross-correlation, same semantics as torch.nn.functional.conv2d.
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
-                    const float* bias, float* y, const Epilogue& epilogue = {});
+                    const float* bias, float* y, const Epilogue& epilogue = {},
+                    FilterVersion filters = {});
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w,
                      const float* gy, float* gx, float* gw, float* gb);
 

@@ -5,6 +5,8 @@
 // Positions p in [0, N*HO*WO) are columns; reduction index k = (c, u, v).
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -18,19 +20,14 @@
 
 namespace adn {
 
+// The direct paths, each on unless a test turns it off (ukernels.h).
 namespace {
-std::atomic<bool> g_forward_indirect{true};
+std::atomic<bool> g_forward_indirect{true}, g_direct_input_gradient{true}, g_dot_filter_gradient{true};
 }
 bool forward_indirect_enabled() { return g_forward_indirect.load(std::memory_order_relaxed); }
 void set_forward_indirect(bool on) { g_forward_indirect.store(on); }
-namespace {
-std::atomic<bool> g_direct_input_gradient{true};
-}
 bool direct_input_gradient_enabled() { return g_direct_input_gradient.load(std::memory_order_relaxed); }
 void set_direct_input_gradient(bool on) { g_direct_input_gradient.store(on); }
-namespace {
-std::atomic<bool> g_dot_filter_gradient{true};
-}
 bool dot_filter_gradient_enabled() { return g_dot_filter_gradient.load(std::memory_order_relaxed); }
 void set_dot_filter_gradient(bool on) { g_dot_filter_gradient.store(on); }
 
@@ -464,11 +461,98 @@ inline void finish_run(const Epilogue& ep, const FoldedNorm& bn, int64_t t, floa
     for (int64_t e = 0; e < len; ++e) yt[e] = yt[e] < 0.0f ? 0.0f : yt[e];
 }
 
+// Filters packed for the forward (panels and, for the adder, row sums) kept
+// for calls with the same filter contents (FilterVersion): a small LRU list.
+struct PackedFilters {
+  FilterVersion key;
+  Isa isa;
+  int op, mr;
+  int64_t T, K;
+  std::vector<float> pack, sums;
+  uint64_t used;
+};
+
+class PackedFilterCache {
+ public:
+  static PackedFilterCache& instance() {
+    static PackedFilterCache* cache = new PackedFilterCache();  // leaked: used until exit
+    return *cache;
+  }
+  // The kept packing for these contents, made (and kept) when missing;
+  // null when it would not fit the budget.
+  template <class Make>
+  std::shared_ptr<const PackedFilters> get(FilterVersion key, Isa isa, int op, int mr, int64_t T,
+                                           int64_t K, Make make) {
+    std::lock_guard<std::mutex> g(m_);
+    for (auto& e : entries_)
+      if (e->key.id == key.id && e->key.version == key.version && e->isa == isa && e->op == op &&
+          e->mr == mr && e->T == T && e->K == K) {
+        e->used = ++clock_;
+        return e;
+      }
+    drop_locked(key.id);  // an older version of these filters
+    const int64_t bytes = (div_up(T, mr) * mr * K + T) * int64_t(sizeof(float));
+    if (bytes > kBudget) return nullptr;
+    while (bytes_ + bytes > kBudget && !entries_.empty()) {
+      auto lru = std::min_element(entries_.begin(), entries_.end(),
+                                  [](const auto& a, const auto& b) { return a->used < b->used; });
+      bytes_ -= footprint(**lru);
+      entries_.erase(lru);
+    }
+    auto e = std::make_shared<PackedFilters>();
+    e->key = key;
+    e->isa = isa;
+    e->op = op;
+    e->mr = mr;
+    e->T = T;
+    e->K = K;
+    e->pack.resize(size_t(div_up(T, mr) * mr * K));
+    e->sums.resize(size_t(T));
+    make(e->pack.data(), e->sums.data());
+    e->used = ++clock_;
+    bytes_ += footprint(*e);
+    entries_.push_back(e);
+    return e;
+  }
+  void drop(uint64_t id) {
+    std::lock_guard<std::mutex> g(m_);
+    drop_locked(id);
+  }
+  int64_t bytes() {
+    std::lock_guard<std::mutex> g(m_);
+    return bytes_;
+  }
+
+ private:
+  static constexpr int64_t kBudget = int64_t(64) << 20;
+  static int64_t footprint(const PackedFilters& e) {
+    return int64_t((e.pack.size() + e.sums.size()) * sizeof(float));
+  }
+  void drop_locked(uint64_t id) {
+    for (size_t i = entries_.size(); i-- > 0;)
+      if (entries_[i]->key.id == id) {
+        bytes_ -= footprint(*entries_[i]);
+        entries_.erase(entries_.begin() + long(i));
+      }
+  }
+  std::mutex m_;
+  std::vector<std::shared_ptr<PackedFilters>> entries_;
+  int64_t bytes_ = 0;
+  uint64_t clock_ = 0;
+};
+
 // What the forward engine computes per output: the adder's max-trick sum,
 // the convolution's products, or (the adder's input gradient, run as a
 // forward over the output gradient) HardTanh differences with the layer
 // input, clamp(w - x, -1, 1) * gy.
 enum class EngineOp { adder, conv, htgrad };
+
+std::shared_ptr<const PackedFilters> packed_filters(FilterVersion key, Isa isa, EngineOp op, int mr,
+                                                   int64_t T, int64_t K, const float* w) {
+  return PackedFilterCache::instance().get(key, isa, int(op), mr, T, K, [&](float* pack, float* sums) {
+    pack_filters(w, T, K, mr, pack, op == EngineOp::adder ? sums : nullptr);
+  });
+}
 
 // The forward engine inside a held session. htgrad_x: for EngineOp::htgrad,
 // the tensor whose value at each output position the filters are compared
@@ -476,7 +560,7 @@ enum class EngineOp { adder, conv, htgrad };
 // Uses shared slots 0, 1, 2 and 4.
 void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, const float* x,
                 const float* w, const float* bias, float* y, const Epilogue& ep,
-                const float* htgrad_x) {
+                const float* htgrad_x, FilterVersion filters = {}) {
   const Geometry g(s);
   const FoldedNorm bn(ep, s.t);
   const bool plain = !ep.has_bn() && !ep.residual && !ep.relu, adder = op == EngineOp::adder;
@@ -490,9 +574,18 @@ void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, con
   if (ht && g.HW % nr != 0) throw std::logic_error("htgrad panels must not span images");
 
   const int64_t tpanels = div_up(g.T, mr);
-  float* wpack = ses.shared(0, tpanels * g.K * mr);
-  float* wsum = ses.shared(1, g.T);
-  pack_filters(w, g.T, g.K, mr, wpack, adder ? wsum : nullptr);
+  const float *wpack, *wsum;
+  std::shared_ptr<const PackedFilters> kept;
+  if (filters.id != 0 && (kept = packed_filters(filters, cfg.isa, op, mr, g.T, g.K, w))) {
+    wpack = kept->pack.data();
+    wsum = kept->sums.data();
+  } else {
+    float* pack = ses.shared(0, tpanels * g.K * mr);
+    float* sums = ses.shared(1, g.T);
+    pack_filters(w, g.T, g.K, mr, pack, adder ? sums : nullptr);
+    wpack = pack;
+    wsum = sums;
+  }
   const float* xp = padded_input(ses, 2, g, x);
   // Stride 1: panels whose two halves are each a contiguous row segment of
   // xp are read in place by the indirect kernels (no packing; the same floats).
@@ -591,10 +684,10 @@ void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, con
 }
 
 void forward(bool adder, const Conv2dShape& s, const float* x, const float* w,
-             const float* bias, float* y, const Epilogue& ep) {
+             const float* bias, float* y, const Epilogue& ep, FilterVersion filters) {
   s.validate();
   ThreadPool::Session ses(ThreadPool::instance());
-  forward_in(ses, adder ? EngineOp::adder : EngineOp::conv, s, x, w, bias, y, ep, nullptr);
+  forward_in(ses, adder ? EngineOp::adder : EngineOp::conv, s, x, w, bias, y, ep, nullptr, filters);
 }
 
 // sum over (n, i, j) of gy, per filter, in double.
@@ -883,12 +976,12 @@ void backward(bool adder, const Conv2dShape& s, const float* x, const float* w,
 }  // namespace
 
 void adder2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                     float* y, const Epilogue& epilogue) {
-  forward(true, s, x, w, bias, y, epilogue);
+                     float* y, const Epilogue& epilogue, FilterVersion filters) {
+  forward(true, s, x, w, bias, y, epilogue, filters);
 }
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                    float* y, const Epilogue& epilogue) {
-  forward(false, s, x, w, bias, y, epilogue);
+                    float* y, const Epilogue& epilogue, FilterVersion filters) {
+  forward(false, s, x, w, bias, y, epilogue, filters);
 }
 void adder2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy,
                       float* gx, float* gw, float* gb) {
@@ -898,5 +991,10 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
                      float* gx, float* gw, float* gb) {
   backward(false, s, x, w, gy, gx, gw, gb);
 }
+
+void forget_packed_filters(uint64_t id) {
+  if (id != 0) PackedFilterCache::instance().drop(id);
+}
+int64_t packed_filter_bytes() { return PackedFilterCache::instance().bytes(); }
 
 }  // namespace adn

@@ -55,7 +55,7 @@ static std::string describe(const Conv2dShape& s, Isa isa) {
 }
 
 typedef void (*ForwardFn)(const Conv2dShape&, const float*, const float*, const float*, float*,
-                          const adn::Epilogue&);
+                          const adn::Epilogue&, adn::FilterVersion);
 
 // The fused epilogue gives exactly the floats of the separate eval-mode ops
 // (batch_norm_forward, add, relu_forward) applied to the plain forward's y,
@@ -90,7 +90,7 @@ static void check_epilogue(std::mt19937& rng, const Conv2dShape& s, const char* 
     ep.residual = res ? residual.data() : nullptr;
     ep.relu = relu;
     auto got = poisoned(size);
-    fwd(s, x.data(), w.data(), bias, got.data(), ep);
+    fwd(s, x.data(), w.data(), bias, got.data(), ep, {});
     int64_t bad = 0;
     for (int64_t i = 0; i < size; ++i) bad += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
     if (bad) {
@@ -120,14 +120,14 @@ static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool b
     const char* name = adder ? "adder2d" : "conv2d";
 
     auto y = poisoned(s.output_size()), y_ref = poisoned(s.output_size());
-    fwd(s, x.data(), w.data(), bp, y.data(), adn::Epilogue{});
+    fwd(s, x.data(), w.data(), bp, y.data(), adn::Epilogue{}, {});
     ref_fwd(s, x.data(), w.data(), bp, y_ref.data());
     expect_close((std::string(name) + " forward").c_str(), ctx, y, y_ref, K, 2.0);
     check_epilogue(rng, s, name, ctx, fwd, x, w, bp, y);
     // Panels read in place (indirect kernels) and packed ones give the same floats.
     adn::set_forward_indirect(false);
     auto y_packed = poisoned(s.output_size());
-    fwd(s, x.data(), w.data(), bp, y_packed.data(), adn::Epilogue{});
+    fwd(s, x.data(), w.data(), bp, y_packed.data(), adn::Epilogue{}, {});
     adn::set_forward_indirect(true);
     ++g_checks;
     if (std::memcmp(y.data(), y_packed.data(), y.size() * sizeof(float)) != 0) {
@@ -152,6 +152,48 @@ static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool b
     expect_close((std::string(name) + " grad weight (packed path)").c_str(), ctx, gw_packed, gw_ref, P, 2.0);
     expect_close((std::string(name) + " grad weight").c_str(), ctx, gw, gw_ref, P, 2.0);
     expect_close((std::string(name) + " grad bias").c_str(), ctx, gb, gb_ref, P, 1.0);
+  }
+}
+
+// Packed filters reused by FilterVersion: the same floats as a fresh packing,
+// a new version (new weights) is never served the old packing, a kept
+// packing is per ISA, and forgetting the id frees it.
+static void check_filter_reuse(std::mt19937& rng) {
+  Conv2dShape s{};
+  s.n = 2; s.c = 5; s.h = 9; s.w = 11; s.t = 7; s.kh = s.kw = 3; s.sh = s.sw = 1; s.ph = s.pw = 1;
+  const auto x = random_vec(rng, s.input_size(), 1.0f);
+  auto w = random_vec(rng, s.weight_size(), 1.0f);
+  const uint64_t id = 0x5eed;
+  auto same = [&](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+    ++g_checks;
+    if (std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) != 0) {
+      std::printf("FAIL filter reuse: %s\n", what);
+      ++g_failures;
+    }
+  };
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (!adn::isa_supported(isa)) continue;
+    adn::set_isa(isa);
+    for (int adder = 0; adder < 2; ++adder) {
+      ForwardFn fwd = adder ? adn::adder2d_forward : adn::conv2d_forward;
+      auto fresh = poisoned(s.output_size()), first = fresh, again = fresh;
+      fwd(s, x.data(), w.data(), nullptr, fresh.data(), {}, {});
+      fwd(s, x.data(), w.data(), nullptr, first.data(), {}, {id, 1});
+      fwd(s, x.data(), w.data(), nullptr, again.data(), {}, {id, 1});
+      same(first, fresh, "first call with a version");
+      same(again, fresh, "reused packing");
+      auto w2 = random_vec(rng, s.weight_size(), 1.0f);
+      auto fresh2 = poisoned(s.output_size()), second = fresh2;
+      fwd(s, x.data(), w2.data(), nullptr, fresh2.data(), {}, {});
+      fwd(s, x.data(), w2.data(), nullptr, second.data(), {}, {id, 2});
+      same(second, fresh2, "a new version repacks");
+      adn::forget_packed_filters(id);
+    }
+  }
+  ++g_checks;
+  if (adn::packed_filter_bytes() != 0) {
+    std::printf("FAIL filter reuse: %lld bytes kept after forget\n", (long long)adn::packed_filter_bytes());
+    ++g_failures;
   }
 }
 
@@ -230,6 +272,7 @@ static void check_hostile_geometry() {
 int main() {
   std::mt19937 rng(20260425u);
   check_hostile_geometry();
+  check_filter_reuse(rng);
   std::vector<Isa> isas;
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (adn::isa_supported(isa)) isas.push_back(isa);
