@@ -13,7 +13,7 @@ export { ops, nn, models, data, callbacks };
 export const trainOps = ops;
 export { Tensor, tensor, zeros, isTensor, memoryInfo, emptyCache, setCacheLimit, resetPeakMemory } from './tensor';
 export type { Device, Dtype, MemoryInfo } from './tensor';
-export type { Conv2dOptions, FusedBatchNorm, Conv2dBackwardOptions, LinearBackwardOptions, Gradients, Pair } from './ops/index';
+export type { Conv2dOptions, FusedBatchNorm, Conv2dBackwardOptions, LinearBackwardOptions, LinearEpilogue, Gradients, Pair } from './ops/index';
 export type {
   BatchNormOptions, BatchNormResult, BatchNormGradients, Pool2dOptions, MaxPool2dResult,
   SoftmaxCrossEntropyOptions, SoftmaxCrossEntropyResult, SgdOptions, AdamUpdateOptions,

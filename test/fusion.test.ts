@@ -112,6 +112,23 @@ describe('fused epilogue of adder2d / conv2d', () => {
   });
 });
 
+describe('fused epilogue of adderLinear / linear', () => {
+  for (const layer of ['adderLinear', 'linear'] as const)
+    it(`${layer}: batchNorm (BatchNorm1d), residual and relu equal the separate ops bit for bit`, async () => {
+      const x = randomTensor(rng, [7, 45]);
+      const w = randomTensor(rng, [13, 45]);
+      const bias = randomTensor(rng, [13]);
+      const bn = { weight: randomTensor(rng, [13]), bias: randomTensor(rng, [13]), runningMean: randomTensor(rng, [13], -5, 5), runningVar: randomTensor(rng, [13], 0.1, 3) };
+      const residual = randomTensor(rng, [7, 13]);
+      const plain = ops[layer](x, w, bias);
+      const want = ops.relu(ops.add(ops.batchNorm(plain, bn.weight, bn.bias, bn.runningMean, bn.runningVar, { training: false }).y, residual));
+      const got = ops[layer](x, w, bias, { batchNorm: bn, residual, relu: true });
+      expect(got.shape).toEqual([7, 13]);
+      expect(sameFloats(await got.data(), await want.data())).toBe(0);
+      expect(() => ops[layer](x, w, bias, { residual: randomTensor(rng, [7, 12]) })).toThrow(/\[7, 13\] .*epilogue\.residual/);
+    });
+});
+
 /** Random BatchNorm statistics and affine parameters, so that folding them is not the identity. */
 async function randomizeNorms(model: Model): Promise<void> {
   for (const [name, b] of model.net.namedBuffers()) {
@@ -125,6 +142,17 @@ async function randomizeNorms(model: Model): Promise<void> {
     const d = new Float32Array(p.value.size);
     for (let i = 0; i < d.length; i++) d[i] = 2 * rng() - 1;
     p.value.storage.write(d);
+  }
+}
+
+/** Every BatchNorm, ReLU and residual add of a predict ran inside a layer's kernel. */
+async function expectAllFused(model: Model, shape: number[]): Promise<void> {
+  const spies = (['batchNormForward', 'reluForward', 'add'] as const).map((k) => vi.spyOn(native, k));
+  try {
+    await (await model.predict(randomTensor(rng, shape))).data();
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
   }
 }
 
@@ -150,14 +178,7 @@ describe('models fuse in eval mode', () => {
         const [fused, unfused] = await predictBoth(model, x);
         expect(sameFloats(fused, unfused)).toBe(0);
       }
-      // Every BatchNorm, ReLU and residual add ran inside a layer's kernel.
-      const spies = (['batchNormForward', 'reluForward', 'add'] as const).map((k) => vi.spyOn(native, k));
-      try {
-        await (await model.predict(randomTensor(rng, [2, 3, 32, 32]))).data();
-        for (const spy of spies) expect(spy).not.toHaveBeenCalled();
-      } finally {
-        for (const spy of spies) spy.mockRestore();
-      }
+      await expectAllFused(model, [2, 3, 32, 32]);
     });
     it(`LeNet-5-BN (${layer}) predicts exactly what the unfused chain of ops does`, async () => {
       const model = models.lenet5bn({ layer, seed: 4 });
@@ -165,6 +186,7 @@ describe('models fuse in eval mode', () => {
       const x = randomTensor(rng, [5, 1, 28, 28]);
       const [fused, unfused] = await predictBoth(model, x);
       expect(sameFloats(fused, unfused)).toBe(0);
+      await expectAllFused(model, [2, 1, 28, 28]);
     });
   }
 

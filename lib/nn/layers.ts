@@ -170,6 +170,16 @@ abstract class LinearLike extends Module {
     return (this.adder ? ops.adderLinear : ops.linear)(x, this.weight.value, this.bias?.value);
   }
 
+  /** Eval mode: this layer, the BatchNorm1d after it and a ReLU after that, in one kernel. */
+  forwardFused(x: Tensor, following: readonly Module[]): { y: Tensor; consumed: number } | undefined {
+    if (this.training) return undefined;
+    const bn = following[0] instanceof BatchNorm1d ? following[0].inferenceNorm() : undefined;
+    const relu = following[bn ? 1 : 0] instanceof ReLU;
+    if (!bn && !relu) return undefined;
+    const y = (this.adder ? ops.adderLinear : ops.linear)(x, this.weight.value, this.bias?.value, { batchNorm: bn, relu });
+    return { y, consumed: (bn ? 1 : 0) + (relu ? 1 : 0) };
+  }
+
   backward(gradOut: Tensor): Tensor {
     const x = cached(this.input, this.config().type);
     const b = this.adder ? ops.adderLinearBackward : ops.linearBackward;

@@ -150,15 +150,26 @@ function disposeViews(...views: (Tensor | undefined)[]): void {
   for (const v of views) v?.dispose();
 }
 
-function linearForward(adder: boolean, x: unknown, w: unknown, bias?: unknown): Tensor {
+/** The fused epilogue of a fully connected layer (BatchNorm1d over its outputs, residual [N, T], ReLU). */
+export type LinearEpilogue = Pick<Conv2dOptions, 'batchNorm' | 'relu'> & { residual?: Tensor };
+
+function linearForward(adder: boolean, x: unknown, w: unknown, bias?: unknown, epilogue?: LinearEpilogue): Tensor {
   const { x4, w4 } = asLinear(x, w);
+  const e = checkOptions(epilogue, 'epilogue');
+  const want = [x4.shape[0], w4.shape[0]];
+  const r = e.residual === undefined || e.residual === null ? undefined : checkTensor(e.residual, 'epilogue.residual', [2], `[${want.join(', ')}]`);
+  if (r && (r.shape[0] !== want[0] || r.shape[1] !== want[1])) {
+    disposeViews(x4, w4);
+    throw rangeError('ERR_ADDERNET_SHAPE', 'epilogue.residual', `shape [${want.join(', ')}] (the output's)`, `shape ${describe(r.shape)}`);
+  }
+  const r4 = r?.reshape([r.shape[0], r.shape[1], 1, 1]);
   try {
-    const y = layerForward(adder, x4, w4, { bias: bias ?? undefined });
+    const y = layerForward(adder, x4, w4, { bias: bias ?? undefined, batchNorm: e.batchNorm, relu: e.relu, residual: r4 });
     const out = y.reshape([x4.shape[0], w4.shape[0]]);
     y.dispose();
     return out;
   } finally {
-    disposeViews(x4, w4);
+    disposeViews(x4, w4, r4);
   }
 }
 
@@ -204,18 +215,18 @@ export function conv2dBackward(x: Tensor, weight: Tensor, gradOut: Tensor, optio
   return layerBackward(false, x, weight, gradOut, options);
 }
 
-/** Fully connected adder layer: Y[n,t] = -sum_c |X[n,c] - F[t,c]| (+ bias). */
-export function adderLinear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  return linearForward(true, x, weight, bias);
+/** Fully connected adder layer: Y[n,t] = -sum_c |X[n,c] - F[t,c]| (+ bias), then the optional fused epilogue. */
+export function adderLinear(x: Tensor, weight: Tensor, bias?: Tensor, epilogue?: LinearEpilogue): Tensor {
+  return linearForward(true, x, weight, bias, epilogue);
 }
 
 export function adderLinearBackward(x: Tensor, weight: Tensor, gradOut: Tensor, options?: LinearBackwardOptions): Gradients {
   return linearGradients(true, x, weight, gradOut, options);
 }
 
-/** Y = X W^T (+ bias), like torch.nn.functional.linear. */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  return linearForward(false, x, weight, bias);
+/** Y = X W^T (+ bias), like torch.nn.functional.linear, then the optional fused epilogue. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor, epilogue?: LinearEpilogue): Tensor {
+  return linearForward(false, x, weight, bias, epilogue);
 }
 
 export function linearBackward(x: Tensor, weight: Tensor, gradOut: Tensor, options?: LinearBackwardOptions): Gradients {
