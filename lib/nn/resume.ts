@@ -9,7 +9,7 @@ import { type AugmentOptions } from '../data/augment';
 import { describe, rangeError } from '../errors';
 import { JsonScanIssue, parseJsonChecked } from '../io/json-scan';
 import { readSafetensors, toFloat32Array, type SafetensorsInput, type SafetensorsTensor } from '../io/safetensors';
-import { OPTIMIZER_PREFIX, saveModelWith, TRAINING_KEY } from './checkpoint';
+import { CONFIG_MAX_JSON_DEPTH, OPTIMIZER_PREFIX, saveModelWith, TRAINING_KEY } from './checkpoint';
 import type { EpochLogs } from './fit';
 import type { Model } from './model';
 import { OPTIMIZERS, type Optimizer, type OptimizerConfig, type Schedule } from './optim';
@@ -94,7 +94,7 @@ export function readTrainingCheckpoint(path: string, model: Model, argument = 'o
   let config: unknown;
   let raw: unknown;
   try {
-    config = parseJsonChecked(meta.config, 64);
+    config = parseJsonChecked(meta.config, CONFIG_MAX_JSON_DEPTH);
     raw = parseJsonChecked(meta[TRAINING_KEY], 8);
   } catch (err) {
     throw bad('valid JSON metadata', err instanceof JsonScanIssue ? `${err.expected} but found ${err.received}` : 'unparseable text');
