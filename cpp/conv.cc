@@ -450,7 +450,7 @@ struct FoldedNorm {
 // values still in L1, each of which vectorises (one fused loop with
 // run-time flags would not).
 inline void finish_run(const Epilogue& ep, const FoldedNorm& bn, int64_t t, float* __restrict yt,
-                       const float* rt, int64_t len) {
+                       const float* __restrict rt, int64_t len) {
   if (ep.has_bn()) {
     const float mf = bn.mean[t], sc = bn.scale[t], b = bn.beta[t];
     for (int64_t e = 0; e < len; ++e) yt[e] = (yt[e] - mf) * sc + b;
@@ -614,6 +614,7 @@ void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, con
     float* xsum = cv.take<float>(ppanels * nr);
     float* tiles = cv.take<float>(tpanels * mr * nr);
     float* xtile = cv.take<float>(ht ? mr * nr : 0);
+    alignas(64) float run_buf[64];  // a run is at most nr <= 64 columns
 
     g.make_runs(p0, count, nr, runs);
     for (int64_t j = 0; j < ppanels; ++j) {
@@ -666,16 +667,21 @@ void forward_in(ThreadPool::Session& ses, EngineOp op, const Conv2dShape& s, con
             const int64_t c0 = r.col - j * nr;
             const float* tm = tile + m * nr + c0;
             float* yt = y + r.out_base + t * g.HW;
+            // With an epilogue the run is finished in L1 (v) and stored
+            // once: y is written in one pass, never read back.
+            float* v = plain ? yt : run_buf;
             if (adder) {
               // sum|x - w| = 2 sum max(x, w) - sum x - sum w; never positive.
               const float* sx = xsum + j * nr + c0;
               for (int64_t e = 0; e < r.len; ++e)
-                yt[e] = std::min(-(2.0f * tm[e] - sx[e] - ws), 0.0f) + b;
+                v[e] = std::min(-(2.0f * tm[e] - sx[e] - ws), 0.0f) + b;
             } else {
-              for (int64_t e = 0; e < r.len; ++e) yt[e] = tm[e] + b;
+              for (int64_t e = 0; e < r.len; ++e) v[e] = tm[e] + b;
             }
-            if (!plain)
-              finish_run(ep, bn, t, yt, ep.residual ? ep.residual + r.out_base + t * g.HW : nullptr, r.len);
+            if (!plain) {
+              finish_run(ep, bn, t, v, ep.residual ? ep.residual + r.out_base + t * g.HW : nullptr, r.len);
+              copy_run(v, r.len, yt);
+            }
           }
         }
       }
