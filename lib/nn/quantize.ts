@@ -87,14 +87,17 @@ export function gridFor(lo: number, hi: number, bits: number): { scale: number; 
   return { scale, zeroPoint };
 }
 
-/** q = clamp(round(v / s) + z, 0, qmax) for each value, into out. */
+/**
+ * q = clamp(round(v / s + z), 0, qmax) for each value (ties to even), into out.
+ * A Uint8ClampedArray store rounds and clamps to [0, 255] (NaN to 0) by
+ * itself, several times faster than Math.round and two comparisons.
+ */
 export function quantizeValues(values: ArrayLike<number>, scale: number, zeroPoint: number, bits: number, out = new Uint8Array(values.length)): Uint8Array {
   const qmax = 2 ** bits - 1;
   const inv = 1 / scale;
-  for (let i = 0; i < values.length; i++) {
-    const q = Math.round(values[i] * inv) + zeroPoint;
-    out[i] = q <= 0 ? 0 : q >= qmax ? qmax : q; // NaN reads as 0
-  }
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
+  if (qmax === 255) for (let i = 0; i < values.length; i++) clamped[i] = values[i] * inv + zeroPoint;
+  else for (let i = 0; i < values.length; i++) clamped[i] = Math.min(values[i] * inv + zeroPoint, qmax);
   return out;
 }
 
