@@ -99,8 +99,12 @@ struct ThreadPool::Impl {
     }
   }
 
-  void worker_loop(int worker) {
-    uint64_t seen = 0;
+  // `seen` starts at the generation when the worker was made: a worker started
+  // by set_num_threads() must not take the last job (long finished) as new
+  // work. It did once: it ran that job's empty task list and counted itself
+  // out of the next job twice, so parallel_for returned while a task still
+  // ran, or waited forever (seen under qemu, whose threads start slowly).
+  void worker_loop(int worker, uint64_t seen) {
     for (;;) {
       const auto ready = [&] { return stopping.load() || generation.load() != seen; };
       if (!spin_until(ready, kWorkerSpin)) {
@@ -118,9 +122,11 @@ struct ThreadPool::Impl {
     }
   }
 
+  // No job runs meanwhile (the caller holds the session mutex), so the generation is still.
   void start(int n) {
     scratch.resize(n);
-    for (int i = 1; i < n; ++i) workers.emplace_back([this, i] { worker_loop(i); });
+    const uint64_t now = generation.load();
+    for (int i = 1; i < n; ++i) workers.emplace_back([this, i, now] { worker_loop(i, now); });
   }
 
   void stop() {

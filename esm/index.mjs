@@ -9,6 +9,6 @@ export const {
   Tensor, tensor, zeros, isTensor, memoryInfo, emptyCache, setCacheLimit, resetPeakMemory,
   backendInfo, setNumThreads, setIsa, supportedIsas,
   Model, formatSummary, Optimizer, SGD, Adam, AdamW, scheduledLr,
-  fit, evaluate, recalibrateBatchNorm, saveModel, loadModel, readSafetensors, writeSafetensors,
+  fit, evaluate, recalibrateBatchNorm, saveModel, loadModel, quantize, QuantizedModel, readSafetensors, writeSafetensors,
 } = addernet;
 export default addernet;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Checkpoint fuzzer (issue 8): mutates valid checkpoints (LeNet-5-BN adder and
-// conv, ResNet-20 adder) in ways a corrupt download or a hostile author would,
-// loads each with loadModel and, when it loads, runs a forward pass. Every
-// case must either work or throw an error whose code starts with
+// conv, ResNet-20 adder, a quantized LeNet-5-BN) in ways a corrupt download or
+// a hostile author would, loads each with loadModel and, when it loads, runs a
+// forward pass. Every case must either work or throw an error whose code starts with
 // ERR_ADDERNET_; a crash, a hang or an uncoded error fails the run. Cases run
 // in child processes, in batches, so a crash names its case and the rest go
 // on; each child reports its peak RSS and each case its time.
@@ -217,6 +217,35 @@ function mutateHeaderText(r, text) {
   }
 }
 
+/** A quantized checkpoint's settings (nn/quantize.ts QuantizationInfo): bits, method, the layer list and its folds. */
+function mutateQuantization(r, q) {
+  const layers = Array.isArray(q.layers) ? q.layers : [];
+  switch (r.int(6)) {
+    case 0:
+      q.bits = r.pick([...HOSTILE_VALUES, 3, 4, 8, 9]);
+      return `quantization: bits = ${JSON.stringify(q.bits)}`;
+    case 1:
+      q[r.pick(['method', 'percentile', 'examples'])] = r.pick(HOSTILE_VALUES);
+      return 'quantization: a setting replaced';
+    case 2: {
+      const l = r.pick(layers) ?? {};
+      l[r.pick(['name', 'foldedBatchNorm'])] = r.pick([...HOSTILE_VALUES, ...PROTO_NAMES, 'relu1', 'bn1', 'conv1', 'fc3']);
+      return `quantization: a layer entry = ${JSON.stringify(l)}`;
+    }
+    case 3: {
+      const times = r.pick([2, 100, 10_000]);
+      q.layers = Array.from({ length: times }, () => r.pick(layers));
+      return `quantization: ${times} layer entries`;
+    }
+    case 4:
+      q.layers = r.pick([null, 5, 'x', {}, [null], []]);
+      return `quantization: layers = ${JSON.stringify(q.layers)}`;
+    default:
+      if (layers.length) layers.splice(r.int(layers.length), 1);
+      return 'quantization: a layer left out';
+  }
+}
+
 /** Builds case `index`: returns { bytes, desc, base }. */
 function makeCase(seed, index, bases) {
   const r = rngFor(seed, index);
@@ -251,6 +280,13 @@ function makeCase(seed, index, bases) {
     const header = JSON.parse(headerText);
     desc = mutateHeader(r, header);
     buf = joinFile(JSON.stringify(header), data);
+  } else if (kind <= 8 && base.quantized && r.next() < 0.5) {
+    const { headerText, data } = splitFile(buf);
+    const header = JSON.parse(headerText);
+    const q = JSON.parse(header.__metadata__.quantization);
+    desc = mutateQuantization(r, q);
+    header.__metadata__.quantization = JSON.stringify(q);
+    buf = joinFile(JSON.stringify(header), data);
   } else if (kind <= 8) {
     const { headerText, data } = splitFile(buf);
     const header = JSON.parse(headerText);
@@ -277,18 +313,22 @@ function inject(kind) {
 
 async function child(seed, first, count) {
   const dist = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
-  const { loadModel, models, saveModel, zeros } = require(dist);
+  const { loadModel, models, quantize, saveModel, zeros } = require(dist);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'addernet-fuzz-'));
   const report = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
   try {
+    // A quantized LeNet-5-BN (uint8 adder layers), calibrated on a fixed ramp of inputs.
+    const calibration = { images: Float32Array.from({ length: 16 * 784 }, (_, i) => ((i * 7) % 29) / 10 - 0.4), labels: new Int32Array(16), shape: [1, 28, 28], numClasses: 10 };
+    const quantized = await quantize(models.lenet5bn({ layer: 'adder', seed: 6 }), calibration, { bits: 6 });
     const bases = [
       ['lenet5bn-adder', models.lenet5bn({ layer: 'adder', seed: 3 }), [1, 1, 28, 28]],
       ['lenet5bn-conv', models.lenet5bn({ layer: 'conv', seed: 4 }), [1, 1, 28, 28]],
       ['resnet20-adder', models.resnet20({ layer: 'adder', seed: 5 }), [1, 3, 32, 32]],
+      ['lenet5bn-uint8', quantized, [1, 1, 28, 28]],
     ].map(([name, model, input]) => {
       const file = path.join(dir, `${name}.safetensors`);
       saveModel(model, file);
-      return { name, bytes: fs.readFileSync(file), input };
+      return { name, bytes: fs.readFileSync(file), input, quantized: model === quantized };
     });
     const file = path.join(dir, 'case.safetensors');
     for (let i = first; i < first + count; i++) {

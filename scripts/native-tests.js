@@ -42,8 +42,6 @@ if (bench >= 0) {
   run(exe, process.argv.slice(bench + 1));
 } else {
   run('cmake', ['--build', dir, '-j', jobs]);
-  // The quant test crashes (or runs for minutes) under qemu-aarch64 since the
-  // uint8 kernels landed: excluded there until it is fixed (issue 10).
-  run('ctest', ['--test-dir', dir, '--output-on-failure', ...(cross ? ['-E', '^quant$'] : [])]);
+  run('ctest', ['--test-dir', dir, '--output-on-failure']);
   console.log(`native-tests (${arch}): passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }

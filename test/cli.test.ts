@@ -320,3 +320,56 @@ describe('addernet predict', () => {
     expect(bad.stderr).toContain('missing.png');
   });
 });
+
+describe('addernet quantize', () => {
+  it('quantizes a float AdderNet checkpoint; eval, predict and summary take the result', () => {
+    const r = cli(['quantize', 'adder.safetensors', '--bits', '6', '--examples', '256', '--limit', '500', '--json', '--out', 'runs/adder-u6.safetensors']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({
+      command: 'quantize', arch: 'lenet5bn', data: 'mnist', bits: 6, method: 'minmax', examples: 256, testExamples: 500,
+      quantized: ['conv1', 'conv2', 'fc1', 'fc2', 'fc3'], folded: ['bn1', 'bn2', 'bn3', 'bn4', 'bn5'],
+    });
+    expect(Math.abs(out.quantizedAccuracy - out.floatAccuracy)).toBeLessThan(0.05);
+    expect(readSafetensors(path.join(tmp, 'runs/adder-u6.safetensors')).get('conv1.qweight')!.dtype).toBe('U8');
+
+    const ev = JSON.parse(cli(['eval', 'runs/adder-u6.safetensors', '--limit', '500', '--json']).stdout);
+    expect(ev).toMatchObject({ command: 'eval', arch: 'lenet5bn', layer: 'adder', quantization: { bits: 6, method: 'minmax' }, examples: 500 });
+    expect(ev.accuracy).toBe(out.quantizedAccuracy);
+    expect(cli(['eval', 'runs/adder-u6.safetensors', '--limit', '100']).stdout).toMatch(/\(lenet5bn, adder, uint8 6 bits\) on mnist test: accuracy/);
+
+    const p = cli(['predict', 'runs/adder-u6.safetensors', 'digit.png', '--json']);
+    expect(p.status, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout).predictions[0].top).toHaveLength(3);
+
+    const sum = cli(['summary', 'runs/adder-u6.safetensors']);
+    expect(sum.stdout).toContain('uint8 adder layers (6 bits, minmax on 256 examples): conv1, conv2, fc1, fc2, fc3');
+    expect(sum.stdout).toMatch(/conv1 +QuantizedAdder2d/);
+
+    const text = cli(['quantize', 'adder.safetensors', '--method', 'percentile', '--no-eval', '--out', 'runs/adder-p8.safetensors']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/-> runs\/adder-p8\.safetensors: 5 adder layers on uint8 \(8 bits, percentile 99\.99% on 512 examples of mnist/);
+  });
+
+  it('usage errors exit 2 with the option named; --help lists the options', () => {
+    for (const [args, want] of [
+      [['quantize', 'adder.safetensors'], '--out'],
+      [['quantize', 'adder.safetensors', '--bits', '3', '--out', 'x.safetensors'], '--bits must be an integer from 4 to 8'],
+      [['quantize', 'adder.safetensors', '--bits', '9', '--out', 'x.safetensors'], '--bits'],
+      [['quantize', 'adder.safetensors', '--method', 'kl', '--out', 'x.safetensors'], '--method'],
+      [['quantize', 'adder.safetensors', '--percentile', '99', '--out', 'x.safetensors'], '--percentile needs --method percentile'],
+      [['quantize', 'adder.safetensors', '--method', 'percentile', '--percentile', '20', '--out', 'x.safetensors'], '--percentile'],
+      [['quantize', 'runs/adder-u6.safetensors', '--out', 'x.safetensors'], 'quantized already'],
+      [['quantize', '--out', 'x.safetensors'], 'missing MODEL'],
+    ] as [string[], string][]) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(want);
+    }
+    expect(fs.existsSync(path.join(tmp, 'x.safetensors'))).toBe(false);
+    const help = cli(['quantize', '--help']);
+    expect(help.status).toBe(0);
+    for (const flag of ['--data', '--bits', '--method', '--percentile', '--examples', '--out', '--no-eval']) expect(help.stdout).toContain(flag);
+    expect(cli(['--help']).stdout).toMatch(/^ {2}quantize +/m);
+  });
+});

@@ -32,7 +32,7 @@ describe('README examples', () => {
     expect(blocks.some((b) => b.includes('await fit('))).toBe(true);
     expect(blocks.some((b) => b.includes('ops.adder2d('))).toBe(true);
     // Every block is run by one of the tests below.
-    expect(blocks.every((b) => ['await fit(', 'ops.adder2d(', 'callbacks.earlyStopping('].some((k) => b.includes(k)))).toBe(true);
+    expect(blocks.every((b) => ['await fit(', 'ops.adder2d(', 'callbacks.earlyStopping(', 'await quantize('].some((k) => b.includes(k)))).toBe(true);
   });
 
   it('type-check against the package declarations', () => {
@@ -55,6 +55,21 @@ describe('README examples', () => {
     const acc = /accuracy: ([0-9.]+)/.exec(r.out);
     expect(acc, r.out).not.toBeNull();
     expect(Number(acc![1])).toBeGreaterThan(0.9);
+  }, 300_000);
+
+  it('run as written: quantized inference (accuracy at 8, 6, 5, 4 bits, save, load, predict)', () => {
+    const i = blocks.findIndex((b) => b.includes('await quantize('));
+    expect(i).toBeGreaterThanOrEqual(0);
+    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+    const r = run(`example-${i}.mjs`);
+    expect(r.signal, r.out).toBeNull();
+    expect(r.status, r.out).toBe(0);
+    const float = Number(/float accuracy: ([0-9.]+)/.exec(r.out)![1]);
+    const q8 = Number(/8 bits accuracy: ([0-9.]+)/.exec(r.out)![1]);
+    expect(Math.abs(q8 - float), r.out).toBeLessThanOrEqual(0.003);
+    expect(r.out).toMatch(/conv1 +QuantizedAdder2d/);
+    expect(r.out).toMatch(/Float32Array\(10\)/);
+    expect(fs.existsSync(path.join(tmp, 'lenet-u8.safetensors'))).toBe(true);
   }, 300_000);
 
   it('run as written: the training workflow (summary, early stopping, recalibration)', () => {

@@ -39,6 +39,8 @@ const pbMsg = (field: number, parts: readonly Field[]): Field => pbBytes(field, 
 
 // onnx.proto enums.
 const FLOAT = 1;
+const UINT8 = 2;
+const INT32 = 6;
 const INT64 = 7;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
@@ -60,14 +62,14 @@ function node(op: string, inputs: readonly string[], outputs: readonly string[],
   ]);
 }
 
-/** ValueInfoProto for a float tensor of fixed shape, as graph input (11) or output (12). */
-function valueInfo(field: 11 | 12, name: string, shape: readonly number[]): Field {
+/** ValueInfoProto for a tensor of fixed shape (float unless `type` says), as graph input (11) or output (12). */
+function valueInfo(field: 11 | 12, name: string, shape: readonly number[], type: number = FLOAT): Field {
   const dims = shape.map((d) => pbMsg(1, [pbInt(1, d)]));
-  const tensorType = pbMsg(1, [pbInt(1, FLOAT), pbMsg(2, dims)]);
+  const tensorType = pbMsg(1, [pbInt(1, type), pbMsg(2, dims)]);
   return pbMsg(field, [pbString(1, name), pbMsg(2, [tensorType])]);
 }
 
-function initializer(name: string, shape: readonly number[], type: typeof FLOAT | typeof INT64, raw: Uint8Array): Field {
+function initializer(name: string, shape: readonly number[], type: typeof FLOAT | typeof UINT8 | typeof INT64, raw: Uint8Array): Field {
   return pbMsg(5, [...shape.map((d) => pbInt(1, d)), pbInt(2, type), pbString(8, name), pbBytes(9, raw)]);
 }
 
@@ -109,6 +111,39 @@ export function convForwardModel(s: ConvShape, weights: Float32Array): Uint8Arra
     initializer('w', [s.t, s.c, s.kh, s.kw], FLOAT, wBytes),
     valueInfo(11, 'x', [s.n, s.c, s.h, s.w]),
     valueInfo(12, 'y', [s.n, s.t, ho, wo]),
+  ]);
+}
+
+const f32Raw = (v: number) => new Uint8Array(Float32Array.of(v).buffer);
+
+/**
+ * ONNX Runtime's int8 convolutions on uint8 input x and uint8 filters stored
+ * in the model (zero points as initializers): ConvInteger (int32 output, the
+ * exact sum of products, as our SAD is exact) or QLinearConv (requantized
+ * uint8 output, scales 1 / 1 / 2^-12 here; what an int8 network runs).
+ */
+export function convInt8Model(s: ConvShape, weights: Uint8Array, op: 'ConvInteger' | 'QLinearConv', xZero = 128, wZero = 128): Uint8Array {
+  const [ho, wo] = outSize(s);
+  const w = initializer('w', [s.t, s.c, s.kh, s.kw], UINT8, weights.slice());
+  const xz = initializer('xz', [], UINT8, Uint8Array.of(xZero));
+  const wz = initializer('wz', [], UINT8, Uint8Array.of(wZero));
+  if (op === 'ConvInteger') {
+    return model([
+      node('ConvInteger', ['x', 'w', 'xz', 'wz'], ['y'], convAttrs(s)),
+      w, xz, wz,
+      valueInfo(11, 'x', [s.n, s.c, s.h, s.w], UINT8),
+      valueInfo(12, 'y', [s.n, s.t, ho, wo], INT32),
+    ]);
+  }
+  return model([
+    node('QLinearConv', ['x', 'xs', 'xz', 'w', 'ws', 'wz', 'ys', 'yz'], ['y'], convAttrs(s)),
+    w, xz, wz,
+    initializer('xs', [], FLOAT, f32Raw(1)),
+    initializer('ws', [], FLOAT, f32Raw(1)),
+    initializer('ys', [], FLOAT, f32Raw(2 ** 12)),
+    initializer('yz', [], UINT8, Uint8Array.of(0)),
+    valueInfo(11, 'x', [s.n, s.c, s.h, s.w], UINT8),
+    valueInfo(12, 'y', [s.n, s.t, ho, wo], UINT8),
   ]);
 }
 

@@ -3,6 +3,7 @@ import { backendInfo, setNumThreads } from '../backend';
 import { datasetSize } from '../data/index';
 import { evaluate } from '../nn/fit';
 import { loadModel } from '../nn/checkpoint';
+import { QuantizedModel } from '../nn/quantize';
 import { boolFlag, choiceFlag, DEVICE_OPTION, deviceFlag, intFlag, numbersFlag, optionsHelp, type OptionSpecs, parse, stringFlag, UsageError } from './args';
 import { DATA_HELP, limitDataset, loadData, parseDataSpec } from './data';
 import { percent, thousands } from './progress';
@@ -21,7 +22,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
 
 export const EVAL_USAGE = `Usage: addernet eval MODEL.safetensors [options]
 
-Scores a checkpoint written by \`addernet train\` (or saveModel) on a dataset:
+Scores a checkpoint written by \`addernet train\`, \`addernet quantize\` (or saveModel) on a dataset:
 loss, accuracy, top-k accuracy, per-class accuracy and the confusion matrix
 (rows: true class, columns: predicted), all in the --json object.
 
@@ -71,6 +72,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError(`option --top-k needs integers from 1 to ${model.info.numClasses} (got ${JSON.stringify(values['top-k'])})`);
   }
   const r = await evaluate(model, ds, { batchSize, topK });
+  const quantization = model instanceof QuantizedModel ? { bits: model.quantization.bits, method: model.quantization.method } : undefined;
   const seconds = (performance.now() - t0) / 1000;
   const n = datasetSize(ds);
   const out = {
@@ -78,6 +80,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     model: file,
     arch: model.info.arch,
     layer: model.info.options.layer,
+    ...(quantization ? { quantization } : {}),
     data: dataSpec.text,
     split,
     examples: n,
@@ -94,7 +97,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (boolFlag(values, 'json')) process.stdout.write(JSON.stringify(out) + '\n');
   else {
     process.stdout.write(
-      `${file} (${model.info.arch}, ${String(model.info.options.layer)}) on ${dataSpec.text} ${split}: ` +
+      `${file} (${model.info.arch}, ${String(model.info.options.layer)}${quantization ? `, uint8 ${quantization.bits} bits` : ''}) on ${dataSpec.text} ${split}: ` +
         `accuracy ${percent(r.accuracy)}, loss ${r.loss.toFixed(4)} (${thousands(n)} examples, ${seconds.toFixed(2)} s, ${thousands(n / seconds)} examples/s)\n` +
         `  ${Object.entries(r.topK).map(([k, v]) => `top-${k} ${percent(v)}`).join(', ')}\n` +
         formatConfusion(r.confusionMatrix, r.perClassAccuracy, labelsOf(model.info)) + '\n',

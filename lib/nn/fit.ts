@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { checkBetas, checkFlag } from '../checks';
 import { batches, type BatchOptions } from '../data/batches';
 import { checkDataset, datasetSize, type Dataset } from '../data/dataset';
-import { checkInteger, checkPositive, describe, rangeError, typeError } from '../errors';
+import { checkInteger, checkPositive, codedError, describe, rangeError, typeError } from '../errors';
 import { checkDevice, collectTensors, type Device, type Tensor } from '../tensor';
 import { softmaxCrossEntropyQueued } from '../ops/index';
 import { Adder2d, AdderLinear, BatchNorm1d, BatchNorm2d } from './layers';
@@ -199,13 +199,13 @@ async function queuedLoss(x: Tensor, fn: () => Tensor): Promise<{ loss: number; 
 }
 
 /** fit() and evaluate() switch the model's mode and yield between batches: one at a time per model. */
-function checkIdle(model: Model, what: string): void {
+export function checkIdle(model: Model, what: string): void {
   if (model.busy) {
     throw Object.assign(new Error(`addernet: cannot start ${what}() while fit() or evaluate() runs on this model (one fit per model at a time)`), { code: 'ERR_ADDERNET_BUSY' });
   }
 }
 
-function checkModelData(model: unknown, data: unknown, argument: string): Dataset {
+export function checkModelData(model: unknown, data: unknown, argument: string): Dataset {
   if (!(model instanceof Model)) throw typeError('model', 'a Model', model);
   const ds = checkDataset(data, argument);
   if (datasetSize(ds) === 0) throw rangeError('ERR_ADDERNET_SIZE', argument, 'at least one example', 'an empty dataset');
@@ -216,8 +216,16 @@ function checkModelData(model: unknown, data: unknown, argument: string): Datase
   return ds;
 }
 
+/** fit() and recalibrateBatchNorm() change weights: a quantized model has none to change. */
+function checkTrainable(model: Model, what: string): void {
+  if (model.inferenceOnly) {
+    throw codedError('ERR_ADDERNET_STATE', `addernet: ${what}() on a quantized model (inference only); run it on the float model, then quantize() again`);
+  }
+}
+
 export async function fit(model: Model, trainData: Dataset, options: FitOptions = {}): Promise<History> {
   const data = checkModelData(model, trainData, 'trainData');
+  checkTrainable(model, 'fit');
   const validation = options.validationData === undefined ? undefined : checkModelData(model, options.validationData, 'validationData');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', options.signal);
   checkIdle(model, 'fit');
@@ -519,6 +527,7 @@ function lastIsSingle(data: Dataset, batchSize: number): boolean {
  */
 export async function recalibrateBatchNorm(model: Model, data: Dataset, options: RecalibrationOptions = {}): Promise<Recalibration> {
   const ds = checkModelData(model, data, 'data');
+  checkTrainable(model, 'recalibrateBatchNorm');
   const batchSize = checkInteger(options.batchSize ?? 256, 'batchSize', 2);
   const maxBatches = options.batches === undefined ? Infinity : checkInteger(options.batches, 'batches', 1);
   if (options.device !== undefined) model.to(checkDevice(options.device, 'options.device'));

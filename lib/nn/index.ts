@@ -8,3 +8,5 @@ export type { Conv2dArgs, LinearArgs, BatchNormArgs, PoolArgs, LayerKind } from 
 export { ResNet } from './resnet';
 export type { ResNetArgs } from './resnet';
 export { moduleFromConfig } from './registry';
+export { quantize, QuantizedModel, QuantizedAdder, FoldedBatchNorm } from './quantize';
+export type { QuantizeOptions, QuantizeMethod, QuantizationInfo, QuantizedAdderParams } from './quantize';

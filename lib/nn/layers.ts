@@ -488,13 +488,24 @@ export type LayerKind = 'adder' | 'conv';
  * plus the shortcut (1x1 layer with stride + BN when the shape changes), then ReLU.
  */
 export class BasicBlock extends Module {
-  private readonly conv1: Module;
-  private readonly bn1: BatchNorm2d;
   private readonly relu1 = new ReLU();
-  private readonly conv2: Module;
-  private readonly bn2: BatchNorm2d;
-  private readonly downsample?: Sequential;
   private readonly reluOut = new ReLU();
+  // Read from the child map on every use, so replaceChild() (quantize) reaches forward.
+  private get conv1(): Module {
+    return this.modules.get('conv1')!;
+  }
+  private get bn1(): Module {
+    return this.modules.get('bn1')!;
+  }
+  private get conv2(): Module {
+    return this.modules.get('conv2')!;
+  }
+  private get bn2(): Module {
+    return this.modules.get('bn2')!;
+  }
+  private get downsample(): Module | undefined {
+    return this.modules.get('downsample');
+  }
 
   constructor(
     readonly args: { inPlanes: number; planes: number; stride: number; layer: LayerKind },
@@ -503,12 +514,12 @@ export class BasicBlock extends Module {
     super();
     const { inPlanes, planes, stride, layer } = args;
     const L = layer === 'adder' ? Adder2d : Conv2d;
-    this.conv1 = this.addModule('conv1', new L({ inChannels: inPlanes, outChannels: planes, kernelSize: 3, stride, padding: 1, bias: false }, rng));
-    this.bn1 = this.addModule('bn1', new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.addModule('conv2', new L({ inChannels: planes, outChannels: planes, kernelSize: 3, stride: 1, padding: 1, bias: false }, rng));
-    this.bn2 = this.addModule('bn2', new BatchNorm2d({ numFeatures: planes }));
+    this.addModule('conv1', new L({ inChannels: inPlanes, outChannels: planes, kernelSize: 3, stride, padding: 1, bias: false }, rng));
+    this.addModule('bn1', new BatchNorm2d({ numFeatures: planes }));
+    this.addModule('conv2', new L({ inChannels: planes, outChannels: planes, kernelSize: 3, stride: 1, padding: 1, bias: false }, rng));
+    this.addModule('bn2', new BatchNorm2d({ numFeatures: planes }));
     if (stride !== 1 || inPlanes !== planes) {
-      this.downsample = this.addModule('downsample', new Sequential([
+      this.addModule('downsample', new Sequential([
         new L({ inChannels: inPlanes, outChannels: planes, kernelSize: 1, stride, bias: false }, rng),
         new BatchNorm2d({ numFeatures: planes }),
       ]));

@@ -58,6 +58,11 @@ export class Model {
     return { info: this.info, net: this.net.config() };
   }
 
+  /** True for a quantized model (nn/quantize.ts): predict and evaluate only, no fit. */
+  get inferenceOnly(): boolean {
+    return false;
+  }
+
   /** The device its parameters live on. */
   get device(): Device {
     return 'cpu';

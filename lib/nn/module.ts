@@ -87,6 +87,16 @@ export abstract class Module {
     return m;
   }
 
+  /**
+   * @internal Swaps the registered child `name` for `m` (quantize() does, on
+   * its own copy of a model). Only containers that read their children from
+   * this map on every forward (Sequential, BasicBlock) run the new one.
+   */
+  replaceChild(name: string, m: Module): void {
+    if (!this.modules.has(name)) throw codedError('ERR_ADDERNET_STATE', `addernet: no child module ${JSON.stringify(name)} to replace`);
+    this.modules.set(name, m);
+  }
+
   children(): [string, Module][] {
     return [...this.modules];
   }

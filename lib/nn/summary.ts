@@ -63,6 +63,22 @@ export interface ModelSummary {
   outputShape: number[];
   rows: SummaryRow[];
   totals: SummaryTotals;
+  /** A quantized model's (nn/quantize.ts): its uint8 adder layers, folded BatchNorms and the layers that stay float, by name. */
+  quantization?: SummaryQuantization;
+}
+
+export interface SummaryQuantization {
+  bits: number;
+  method: string;
+  percentile?: number;
+  /** Calibration examples. */
+  examples: number;
+  /** Adder layers running on uint8 (exact int32 SADs). */
+  quantized: string[];
+  /** BatchNorms folded into the quantized layer before them. */
+  folded: string[];
+  /** Layers computing in float32 (convolutions, unfolded BatchNorms, pooling, ReLU, residual sums). */
+  float: string[];
 }
 
 export interface SummaryOptions {
@@ -229,5 +245,30 @@ export function formatSummary(s: ModelSummary): string {
     line(total),
     rule('='),
     footer,
+    ...(s.quantization ? quantizationLines(s.quantization) : []),
   ].join('\n');
+}
+
+/** Words joined by ', ' into lines of at most SUMMARY_WIDTH columns, the first starting with `head`. */
+function wrapList(head: string, items: readonly string[]): string[] {
+  const lines: string[] = [];
+  let line = head;
+  items.forEach((item, i) => {
+    const word = item + (i < items.length - 1 ? ',' : '');
+    if (line.length + 1 + word.length > SUMMARY_WIDTH && line.trim().length > 0 && line !== head) {
+      lines.push(line);
+      line = '  ' + word;
+    } else line += (line.endsWith(':') ? ' ' : line === '  ' ? '' : ' ') + word;
+  });
+  lines.push(items.length ? line : `${head} none`);
+  return lines;
+}
+
+function quantizationLines(q: SummaryQuantization): string[] {
+  const how = `${q.method}${q.percentile === undefined ? '' : ` ${q.percentile}%`} on ${q.examples} examples`;
+  return [
+    ...wrapList(`uint8 adder layers (${q.bits} bits, ${how}):`, q.quantized),
+    ...wrapList('BatchNorms folded into them:', q.folded),
+    ...wrapList('float32 layers:', q.float),
+  ];
 }
