@@ -551,9 +551,11 @@ export class BasicBlock extends Module {
   // Eval mode: two kernels for the main path, the second adding the shortcut
   // and applying the last ReLU in its epilogue (five ops fewer per block).
   private forwardFusedBlock(x: Tensor): Tensor | undefined {
+    // Only the built-in layers fuse (a quantized model swaps in its own).
     const { conv1, conv2 } = this;
     if (!(conv1 instanceof ConvLike && conv2 instanceof ConvLike) || conv1.training || conv2.training) return undefined;
-    const bn1 = this.bn1.inferenceNorm(), bn2 = this.bn2.inferenceNorm();
+    const bn1 = this.bn1 instanceof BatchNorm2d ? this.bn1.inferenceNorm() : undefined;
+    const bn2 = this.bn2 instanceof BatchNorm2d ? this.bn2.inferenceNorm() : undefined;
     if (!bn1 || !bn2) return undefined;
     const h = conv1.forwardWith(x, { batchNorm: bn1, relu: true });
     const shortcut = this.downsample ? this.downsample.forward(x) : x;

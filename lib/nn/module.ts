@@ -150,6 +150,17 @@ export function cached<T>(value: T | undefined, module: string): T {
  */
 export const inferenceFusion = { enabled: true };
 
+/** @internal fn() with every module running its own forward (a synchronous section: nothing else sees the switch). */
+export function withoutFusion<T>(fn: () => T): T {
+  const was = inferenceFusion.enabled;
+  inferenceFusion.enabled = false;
+  try {
+    return fn();
+  } finally {
+    inferenceFusion.enabled = was;
+  }
+}
+
 /**
  * Runs modules one after another. In training, kept[i] is set to the output
  * of modules[i] (for all but the last): the next module caches it for its

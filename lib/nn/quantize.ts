@@ -15,7 +15,7 @@ import { collectTensors, Tensor } from '../tensor';
 import { checkIdle, checkModelData } from './fit';
 import { Adder2d, AdderLinear, BasicBlock, BatchNorm1d, BatchNorm2d, Sequential } from './layers';
 import { Model, type ModelConfig } from './model';
-import { Module, type ModuleConfig } from './module';
+import { Module, withoutFusion, type ModuleConfig } from './module';
 import { expectImage, expectVector, windowOutput, type ModelSummary, type SummaryRow } from './summary';
 
 export type QuantizeMethod = 'minmax' | 'percentile';
@@ -506,7 +506,8 @@ export async function quantize(model: Model, calibration: Dataset, options: Quan
   try {
     const picked = subset(ds, epochOrder(datasetSize(ds), { shuffle: true, seed: o.seed }).subarray(0, o.examples));
     for (const { x } of batches(picked, { batchSize: o.batchSize, shuffle: false })) {
-      const { made } = collectTensors(() => copy.forward(x));
+      // Unfused, so that each target's own forward sees its input.
+      const { made } = collectTensors(() => withoutFusion(() => copy.forward(x)));
       x.dispose();
       for (const t of made) t.dispose();
       await nextTick();
