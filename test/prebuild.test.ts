@@ -68,7 +68,7 @@ function consumerLock(tarball: string) {
     '': { name: 'consumer', version: '1.0.0', dependencies: { addernet: `file:${tarball}` } },
     'node_modules/addernet': {
       version: own.version, resolved: `file:${tarball}`, license: own.license, dependencies: own.dependencies,
-      bin: own.bin, engines: own.engines, hasInstallScript: true,
+      optionalDependencies: own.optionalDependencies, bin: own.bin, engines: own.engines, hasInstallScript: true,
     },
   };
   for (const [key, entry] of Object.entries<{ dev?: boolean }>(lock.packages)) {
