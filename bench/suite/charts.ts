@@ -1,48 +1,18 @@
-// SVG charts of a suite run, drawn with Vega-Lite + Vega's headless SVG
-// renderer (no browser, no canvas). Both are ESM-only devDependencies, loaded
-// with a real dynamic import(); where they are missing, charts are skipped
-// with a note.
+// SVG charts of a suite run, drawn with Vega-Lite (lib/cli/vega.ts); where
+// vega and vega-lite (optional dependencies) are not installed, charts are
+// skipped with a note.
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { repoRoot, writeAtomic } from './common';
+import { loadSvgRenderer } from '../../lib/cli/vega';
+import { writeAtomic } from './common';
 import type { SuiteResult } from './report';
 import { chartSeries } from './report';
-
-// TypeScript (module commonjs) would turn import() into require(), which cannot load these ESM packages.
-const dynamicImport = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>;
-
-interface VegaModule {
-  View: new (runtime: unknown, opts: { renderer: string }) => { toSVG(): Promise<string>; finalize(): void };
-  parse(spec: unknown): unknown;
-}
-interface VegaLiteModule { compile(spec: unknown): { spec: unknown } }
-
-async function loadVega(): Promise<{ vega: VegaModule; vl: VegaLiteModule }> {
-  const url = (name: string) => pathToFileURL(require.resolve(name, { paths: [repoRoot] })).href;
-  const vega = (await dynamicImport(url('vega'))) as VegaModule;
-  const vl = (await dynamicImport(url('vega-lite'))) as VegaLiteModule;
-  return { vega, vl };
-}
-
-async function render(mods: { vega: VegaModule; vl: VegaLiteModule }, spec: unknown): Promise<string> {
-  const view = new mods.vega.View(mods.vega.parse(mods.vl.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
 
 const MODE_TITLE = { fwd: 'forward', train: 'training step (forward + both gradients)' } as const;
 
 /** Writes the charts next to the JSON; returns the files written (or a note why none). */
 export async function writeCharts(result: SuiteResult, jsonPath: string): Promise<{ files: string[]; note?: string }> {
-  let mods: { vega: VegaModule; vl: VegaLiteModule };
-  try {
-    mods = await loadVega();
-  } catch (e) {
-    return { files: [], note: `charts skipped: vega / vega-lite not loadable (${e instanceof Error ? e.message.split('\n')[0] : e})` };
-  }
+  const render = await loadSvgRenderer();
+  if (typeof render === 'string') return { files: [], note: `charts skipped: ${render}` };
   const dir = path.dirname(jsonPath);
   const base = path.basename(jsonPath, '.json');
   const files: string[] = [];
@@ -75,7 +45,7 @@ export async function writeCharts(result: SuiteResult, jsonPath: string): Promis
       config: { font: 'sans-serif', legend: { labelLimit: 260, orient: 'bottom', columns: 2 } },
     };
     const file = path.join(dir, `${base}-throughput-${mode}.svg`);
-    writeAtomic(file, await render(mods, spec));
+    writeAtomic(file, await render(spec));
     files.push(file);
   }
 
@@ -102,7 +72,7 @@ export async function writeCharts(result: SuiteResult, jsonPath: string): Promis
       config: { font: 'sans-serif', legend: { labelLimit: 260 } },
     };
     const file = path.join(dir, `${base}-scaling.svg`);
-    writeAtomic(file, await render(mods, spec));
+    writeAtomic(file, await render(spec));
     files.push(file);
   }
   return { files };

@@ -103,7 +103,8 @@ export async function compareCommand(argv: string[]): Promise<number> {
       say(`\nLeNet-5-BN on the bundled MNIST (${thousands(adder.trainExamples)} train / ${thousands(adder.testExamples)} test), ` +
         `${base.epochs} epochs, batch ${base.batchSize}, lr ${base.lr} ${scheduleText(base.schedule)}, ${b.threads} threads (${b.isa}):\n`);
       say(comparisonTable(adder, conv));
-      say(`\n  saved: ${adder.checkpoint} (+ .svg plot), ${conv.checkpoint} (+ .svg plot)`);
+      const saved = (r: TrainResult) => `${r.checkpoint}${r.plot ? ' (+ .svg plot)' : ''}`;
+      say(`\n  saved: ${saved(adder)}, ${saved(conv)}`);
       say(`\nAdderNet vs CNN: ${gap.toFixed(2)} points apart; total time ${formatDuration(totalSeconds)} (${totalSeconds.toFixed(1)} s).`);
       if (!base.limit) {
         say(ok ? 'Both models reach >= 98.0% test accuracy, within 0.5 points of each other.'

@@ -1,21 +1,10 @@
 // The training curves as SVG: loss and accuracy per epoch (train, and test
-// where evaluated), drawn with Vega-Lite and rendered headless by Vega's SVG
-// renderer (no browser, no canvas).
+// where evaluated), drawn with Vega-Lite (lib/cli/vega.ts), which is optional.
 import fs from 'node:fs';
 import path from 'node:path';
+import { codedError } from '../errors';
 import type { EpochLogs } from '../nn/fit';
-
-// vega and vega-lite are ES modules with top-level await: load them with a real
-// dynamic import (TypeScript would turn `import()` into require() under CommonJS).
-const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
-
-interface VegaLite {
-  compile(spec: unknown): { spec: unknown };
-}
-interface Vega {
-  parse(spec: unknown): unknown;
-  View: new (runtime: unknown, options: { renderer: 'none' }) => { toSVG(): Promise<string>; finalize(): void };
-}
+import { loadSvgRenderer } from './vega';
 
 export interface PlotOptions {
   title: string;
@@ -66,20 +55,28 @@ export function curvesSpec(epochs: readonly EpochLogs[], options: PlotOptions): 
   };
 }
 
-/** Renders the loss/accuracy curves to an SVG string. */
+/** Renders the loss/accuracy curves to an SVG string (ERR_ADDERNET_LOAD without vega and vega-lite). */
 export async function renderCurves(epochs: readonly EpochLogs[], options: PlotOptions): Promise<string> {
-  const [vega, vegaLite] = (await Promise.all([importEsm('vega'), importEsm('vega-lite')])) as [Vega, VegaLite];
-  const view = new vega.View(vega.parse(vegaLite.compile(curvesSpec(epochs, options)).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  const render = await loadSvgRenderer();
+  if (typeof render === 'string') throw codedError('ERR_ADDERNET_LOAD', `addernet: cannot plot: ${render}`);
+  return render(curvesSpec(epochs, options));
 }
 
-/** Renders the curves and writes them to `file` atomically (temp file, then rename). */
-export async function writeCurves(file: string, epochs: readonly EpochLogs[], options: PlotOptions): Promise<void> {
-  const svg = await renderCurves(epochs, options);
+let skipNoted = false;
+
+/**
+ * Renders the curves and writes them to `file` atomically (temp file, then
+ * rename). Returns false, having said why on stderr (once per process), when
+ * vega and vega-lite are not installed: a missing plot never fails a run.
+ */
+export async function writeCurves(file: string, epochs: readonly EpochLogs[], options: PlotOptions): Promise<boolean> {
+  const render = await loadSvgRenderer();
+  if (typeof render === 'string') {
+    if (!skipNoted) process.stderr.write(`addernet: plots skipped: ${render}\n`);
+    skipNoted = true;
+    return false;
+  }
+  const svg = await render(curvesSpec(epochs, options));
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     fs.writeFileSync(tmp, svg);
@@ -88,6 +85,7 @@ export async function writeCurves(file: string, epochs: readonly EpochLogs[], op
     fs.rmSync(tmp, { force: true });
     throw err;
   }
+  return true;
 }
 
 /** model.safetensors -> model.svg (any other name gets .svg appended). */

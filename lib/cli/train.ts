@@ -244,7 +244,8 @@ export interface TrainResult {
   /** Wall time of fit(), per-epoch evaluation included. */
   seconds: number;
   checkpoint: string;
-  plot: string;
+  /** The SVG of the curves, or null when it was skipped (vega and vega-lite not installed). */
+  plot: string | null;
   history: EpochLogs[];
   /** model.summary() of the trained model: layers, output shapes, parameters, multiplications and additions per example. */
   summary: ModelSummary;
@@ -325,9 +326,9 @@ export async function runTraining(
   // Only a finished run is saved, atomically (saveModel writes a temp file and renames it).
   fs.mkdirSync(path.dirname(path.resolve(cfg.out)), { recursive: true });
   saveModel(model, cfg.out);
-  const plot = plotPathFor(cfg.out);
   const title = `${cfg.arch} ${cfg.layer === 'adder' ? 'AdderNet' : 'CNN'} on ${cfg.data.kind}: test accuracy ${percent(final.accuracy)}`;
-  await writeCurves(plot, history.epochs, { title });
+  const plotFile = plotPathFor(cfg.out);
+  const plot = (await writeCurves(plotFile, history.epochs, { title })) ? plotFile : null;
   await model.dispose();
   const trainSeconds = history.epochs.reduce((a, e) => a + e.seconds, 0);
   return {
@@ -368,7 +369,7 @@ export function summary(r: TrainResult): string {
     `  test accuracy  ${percent(r.testAccuracy)}   test loss ${r.testLoss.toFixed(4)}`,
     `  train accuracy ${percent(r.trainAccuracy)}   train loss ${r.trainLoss.toFixed(4)} (last epoch)`,
     `  checkpoint     ${r.checkpoint}`,
-    `  plot           ${r.plot}`,
+    `  plot           ${r.plot ?? 'skipped (vega and vega-lite not installed)'}`,
   ].join('\n');
 }
 

