@@ -11,6 +11,7 @@
 // bench/results/suite.json (suite-quick.json for --quick) atomically, SVG
 // charts next to it, and (full runs, or --results-md) the suite's section of
 // bench/RESULTS.md.
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     'results-md': { type: 'boolean' },
     'no-results-md': { type: 'boolean', default: false },
     'no-check': { type: 'boolean', default: false },
+    sections: { type: 'string', multiple: true },
     cap: { type: 'string' },
     target: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -49,7 +51,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: npm run bench -- [--quick] [--rows IDS|GROUPS] [--threads 1,2] [--isa scalar,avx2,avx512]
   [--peers ${PEER_NAMES.join(',')}|none] [--modes fwd,train] [--out FILE.json] [--results-md | --no-results-md]
-  [--cap SECONDS] [--target SECONDS] [--no-check]
+  [--cap SECONDS] [--target SECONDS] [--no-check] [--sections net,int8|none]
+sections: the whole-network (bench:net) and quantized (bench:int8) benchmarks, run after the layers, each in its own process
 rows: ${ROWS.map((r) => r.id).join(', ')}; groups: ${Object.keys(GROUP_TITLES).join(', ')}, sweep`);
   process.exit(0);
 }
@@ -65,6 +68,10 @@ for (const i of isas) if (!supportedIsas().includes(i)) throw new Error(`ISA ${i
 for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (fwd, train)`);
 for (const p of peerFilter ?? []) if (p !== 'none' && !PEER_NAMES.includes(p as never)) throw new Error(`unknown peer ${p} (${PEER_NAMES.join(', ')}, none)`);
 const wantPeer = (name: (typeof PEER_NAMES)[number]) => !peerFilter || peerFilter.includes(name);
+// Script and node flags of each section, as their npm scripts run them.
+const SECTIONS: Record<string, [string, string[]]> = { net: ['net.js', []], int8: ['int8.js', ['--single-threaded-gc']] };
+const sections = (list(args.sections) ?? Object.keys(SECTIONS)).filter((s) => s !== 'none');
+for (const s of sections) if (!SECTIONS[s]) throw new Error(`unknown section ${s} (${Object.keys(SECTIONS).join(', ')}, none)`);
 
 function selectRows(): Row[] {
   const sel = list(args.rows) ?? (quick ? QUICK_ROWS : undefined);
@@ -343,6 +350,22 @@ async function main(): Promise<void> {
   console.log(renderMarkdown(result));
   log(`wrote ${out}${charts.files.length ? `, ${charts.files.map((f) => path.basename(f)).join(', ')}` : ''}${writeResultsMd ? `, ${path.join(repoRoot, 'bench', 'RESULTS.md')}` : ''} in ${((Date.now() - started) / 6e4).toFixed(1)} min`);
   if (checks.some((c) => !c.ok)) process.exitCode = 1;
+  runSections();
+}
+
+// The network-level and quantized sections (their own scripts and RESULTS.md
+// sections), each in a fresh process so that neither inherits this one's
+// peers, thread pools or heap.
+function runSections(): void {
+  for (const name of sections) {
+    const [script, flags] = SECTIONS[name];
+    log(`section ${name}: node ${script}${quick ? ' --quick' : ''}`);
+    const r = spawnSync(process.execPath, [...flags, path.join(__dirname, '..', script), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+    if (r.status !== 0) {
+      log(`section ${name} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
+      process.exitCode = 1;
+    }
+  }
 }
 
 main().catch((e) => {
