@@ -33,6 +33,7 @@ describe('README examples', () => {
     expect(blocks.some((b) => b.includes('ops.adder2d('))).toBe(true);
     // Every block is run by one of the tests below.
     expect(blocks.every((b) => ['await fit(', 'ops.adder2d(', 'callbacks.earlyStopping(', 'await quantize('].some((k) => b.includes(k)))).toBe(true);
+    expect(blocks.filter((b) => b.includes('ops.adder2d(')).length).toBe(2); // the quick example and the fused epilogue
   });
 
   it('type-check against the package declarations', () => {
@@ -121,8 +122,17 @@ describe('README examples', () => {
     expect(r.out).toContain("[ 'nine', 'zero' ] 784");
   }, 120_000);
 
+  it('run as written: a fused epilogue gives the floats of the separate ops', () => {
+    const i = blocks.findIndex((b) => b.includes('residual: x, relu: true'));
+    expect(i).toBeGreaterThanOrEqual(0);
+    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+    const r = run(`example-${i}.mjs`);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out.trim()).toBe('true');
+  }, 60_000);
+
   it('run as written: the quick example', () => {
-    const i = blocks.findIndex((b) => b.includes('ops.adder2d('));
+    const i = blocks.findIndex((b) => b.includes('ops.adder2d(') && !b.includes('residual: x'));
     fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
     const r = run(`example-${i}.mjs`);
     expect(r.status, r.out).toBe(0);
