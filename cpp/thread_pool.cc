@@ -82,7 +82,12 @@ struct ThreadPool::Impl {
   const std::function<void(size_t, int)>* fn = nullptr;
   size_t ntasks = 0;
   std::atomic<size_t> next{0};
-  std::atomic<int> active{0};  // workers still inside the current job
+  // Workers join a job only while it is open (under m); the caller closes it
+  // once it has run out of tasks itself and then waits for the workers inside
+  // it, not for every worker: one that has not woken yet (descheduled on a
+  // busy machine) stays out instead of holding the caller up.
+  bool open = false;
+  std::atomic<int> entered{0};  // workers inside the current job
   std::exception_ptr error;
 
   void run_tasks(int worker) {
@@ -112,9 +117,14 @@ struct ThreadPool::Impl {
         wake.wait(g, ready);
       }
       if (stopping.load()) return;
-      seen = generation.load();
+      {
+        std::lock_guard<std::mutex> g(m);
+        seen = generation.load();
+        if (!open) continue;
+        entered.fetch_add(1);
+      }
       run_tasks(worker);
-      if (active.fetch_sub(1) == 1) {
+      if (entered.fetch_sub(1) == 1) {
         // Under m, so a caller between its predicate check and wait() cannot miss it.
         std::lock_guard<std::mutex> g(m);
         done.notify_one();
@@ -267,13 +277,17 @@ void ThreadPool::Session::parallel_for(size_t ntasks, const std::function<void(s
     p.fn = &fn;
     p.ntasks = ntasks;
     p.next.store(0);
-    p.active.store(helpers);
     p.error = nullptr;
+    p.open = true;
     p.generation.fetch_add(1);
   }
   p.wake.notify_all();
   p.run_tasks(0);
-  const auto finished = [&] { return p.active.load() == 0; };
+  {
+    std::lock_guard<std::mutex> g(p.m);
+    p.open = false;
+  }
+  const auto finished = [&] { return p.entered.load() == 0; };
   std::unique_lock<std::mutex> g(p.m, std::defer_lock);
   if (!spin_until(finished, kCallerSpin)) {
     g.lock();
