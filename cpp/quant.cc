@@ -141,6 +141,7 @@ void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* 
 }
 
 void adder2d_u8_quantized_forward(const Conv2dShape& s, const float* x, const QuantizedAdder& q, float* y) {
+  s.validate();  // before any size is computed from it
   if (q.bits < 1 || q.bits > 8 || q.zero_point < 0 || q.zero_point > (1 << q.bits) - 1 || !(q.scale > 0))
     throw std::invalid_argument("the quantization grid is invalid (bits 1..8, zero point in [0, 2^bits - 1], scale > 0)");
   if (int64_t(q.qweight.size()) != s.weight_size() || int64_t(q.mul.size()) != s.t || int64_t(q.add.size()) != s.t)
