@@ -4,6 +4,9 @@
 // microkernel of the active ISA over MR x NR tiles, positions split across
 // every pool thread. Integer sums are exact, so each output is one kernel
 // call over the whole K and the result cannot depend on threads or ISA.
+// adder2d_u8_quantized_forward is the same path with the float input
+// quantized during the channels-last copy and the folded epilogue applied
+// as each sum is stored: a whole quantized layer in one queued kernel.
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
