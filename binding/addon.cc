@@ -13,6 +13,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
   exports.Set("conv2dBackward", Napi::Function::New(env, Conv2dBackward));
   exports.Set("adder2dU8Forward", Napi::Function::New(env, Adder2dU8Forward));
+  exports.Set("QuantizedAdderLayer", QuantizedAdderLayer::Define(env));
+  exports.Set("quantizedAdder2dForward", Napi::Function::New(env, QuantizedAdder2dForward));
   exports.Set("adaptiveScale", Napi::Function::New(env, AdaptiveScale));
   exports.Set("batchNormForward", Napi::Function::New(env, BatchNormForward));
   exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));

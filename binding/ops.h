@@ -5,6 +5,11 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+#include <memory>
+
+#include "../cpp/addernet.h"
+
 namespace adn_binding {
 
 // ---- conv
@@ -18,6 +23,27 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info);
 // ---- quant
 // (qx: Uint8Array, qw: Uint8Array, out: int32, dims, padValue) -> ticket; out = SAD
 Napi::Value Adder2dU8Forward(const Napi::CallbackInfo& info);
+// A quantized adder layer's constants (adn::QuantizedAdder), owned natively
+// and shared with every queued kernel that uses them, so the filters are
+// copied once (quantize or load), not per call.
+class QuantizedAdderLayer : public Napi::ObjectWrap<QuantizedAdderLayer> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static QuantizedAdderLayer* From(Napi::Env env, Napi::Value v);
+  explicit QuantizedAdderLayer(const Napi::CallbackInfo& info);
+  ~QuantizedAdderLayer() override;
+  // Null once disposed.
+  std::shared_ptr<const adn::QuantizedAdder> layer() const { return layer_; }
+
+ private:
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  std::shared_ptr<const adn::QuantizedAdder> layer_;
+  int64_t bytes_ = 0;
+};
+// (x: float32, layer: QuantizedAdderLayer, out: float32, dims) -> ticket; the
+// whole layer: x quantized on the fly, SAD, folded epilogue (queued).
+Napi::Value QuantizedAdder2dForward(const Napi::CallbackInfo& info);
 
 // ---- norm
 // (x, gamma, beta, runningMean, runningVar, out, saveMean, saveInvStd, [n, c, hw],

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace adn {
 
@@ -113,6 +114,24 @@ constexpr int64_t kMaxU8Reduction = INT32_MAX / 255;
 // LayerMemoryError when the packed operands exceed layer_memory_limit().
 void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
                         uint8_t pad_value, int32_t* sad);
+// A whole quantized adder layer (lib/nn/quantize.ts QuantizedAdder): the
+// grid (x = scale * (q - zero_point), 2^bits levels), the filters on it
+// ([T, C, KH, KW]) and the folded per-channel epilogue
+// y[n,t,i,j] = mul[t] * SAD + add[t] (mul = -bnScale * s, add = bnShift -
+// bnScale * clip; in double, as a SAD reaches 2^31). Constant once built.
+struct QuantizedAdder {
+  double scale = 1;
+  int zero_point = 0;
+  int bits = 8;
+  std::vector<uint8_t> qweight;
+  std::vector<double> mul, add;
+};
+// Quantizes the float input x on the fly (round(x / s + z) clamped to the
+// grid, ties to even, NaN to 0: bit for bit what the JavaScript
+// quantizeValues gives), pads with zero_point, runs the uint8 SAD and writes
+// the float output y [N, T, HO, WO]. Throws like adder2d_u8_forward, and
+// std::invalid_argument when q does not match s.
+void adder2d_u8_quantized_forward(const Conv2dShape& s, const float* x, const QuantizedAdder& q, float* y);
 
 // ---- norm: batch normalisation over [n, c, hw] (BatchNorm1d is hw = 1) ----
 // training: normalise with the batch mean and biased variance, then

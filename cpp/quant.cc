@@ -4,6 +4,9 @@
 // microkernel of the active ISA over MR x NR tiles, positions split across
 // every pool thread. Integer sums are exact, so each output is one kernel
 // call over the whole K and the result cannot depend on threads or ISA.
+// adder2d_u8_quantized_forward is the same path with the float input
+// quantized during the channels-last copy and the folded epilogue applied
+// as each sum is stored: a whole quantized layer in one queued kernel.
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -40,8 +43,15 @@ size_t floats_for(size_t bytes) { return checked_add(bytes, sizeof(float) - 1) /
 
 }  // namespace
 
-void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
-                        uint8_t pad_value, int32_t* sad) {
+namespace {
+
+// The SAD forward over any input element type: quant(x) gives an input's
+// byte (identity for uint8, the grid's rounding for float32, fused into the
+// channels-last copy so the quantized input is never a tensor of its own),
+// and store(index, t, sad) takes each output's exact sum.
+template <typename In, typename Quant, typename Store>
+void sad_forward(const Conv2dShape& s, const In* qx, Quant quant, const uint8_t* qw, uint8_t pad_value,
+                 Store store) {
   s.validate();
   const int64_t K = s.k();
   if (K > kMaxU8Reduction)
@@ -82,9 +92,9 @@ void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* 
     }
     std::fill(dst, dst + s.pw * C, pad_value);
     std::fill(dst + (s.pw + s.w) * C, dst + Wp * C, pad_value);
-    const uint8_t* src = qx + (n * C * s.h + i) * s.w;
+    const In* src = qx + (n * C * s.h + i) * s.w;
     for (int64_t c = 0; c < C; ++c, src += s.h * s.w)
-      for (int64_t j = 0; j < s.w; ++j) dst[(s.pw + j) * C + c] = src[j];
+      for (int64_t j = 0; j < s.w; ++j) dst[(s.pw + j) * C + c] = quant(src[j]);
   });
 
   const int64_t tiles = tiles_per_task(P, kpad, T, nr, ses.threads());
@@ -117,12 +127,44 @@ void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* 
         uk.fn(size_t(kpad), wpack + i * mr * kpad, b, tile);
         const int64_t trows = std::min<int64_t>(mr, T - i * mr);
         for (int64_t m = 0; m < trows; ++m) {
-          int32_t* yt = sad + (i * mr + m) * HW;
-          for (int64_t e = 0; e < cols; ++e) yt[out_off[j * nr + e]] = tile[m * nr + e];
+          const int64_t t = i * mr + m;
+          for (int64_t e = 0; e < cols; ++e) store(t * HW + out_off[j * nr + e], t, tile[m * nr + e]);
         }
       }
     }
   });
+}
+
+}  // namespace
+
+void adder2d_u8_forward(const Conv2dShape& s, const uint8_t* qx, const uint8_t* qw,
+                        uint8_t pad_value, int32_t* sad) {
+  sad_forward(s, qx, [](uint8_t v) { return v; }, qw, pad_value,
+              [sad](int64_t index, int64_t, int32_t v) { sad[index] = v; });
+}
+
+void adder2d_u8_quantized_forward(const Conv2dShape& s, const float* x, const QuantizedAdder& q, float* y) {
+  s.validate();  // before any size is computed from it
+  if (q.bits < 1 || q.bits > 8 || q.zero_point < 0 || q.zero_point > (1 << q.bits) - 1 || !(q.scale > 0))
+    throw std::invalid_argument("the quantization grid is invalid (bits 1..8, zero point in [0, 2^bits - 1], scale > 0)");
+  if (int64_t(q.qweight.size()) != s.weight_size() || int64_t(q.mul.size()) != s.t || int64_t(q.add.size()) != s.t)
+    throw std::invalid_argument("the quantized filters do not match the layer geometry");
+  // As lib/nn/quantize.ts quantizeValues (a Uint8ClampedArray store):
+  // v = x * (1 / s) + z in double, NaN and v <= 0 to 0, v >= qmax to qmax,
+  // else rounded half to even (the default rounding mode). This
+  // file is built with -ffp-contract=off, so no fused multiply-add changes
+  // a result against the JavaScript one.
+  const double inv = 1.0 / q.scale, z = double(q.zero_point), qmax = double((1 << q.bits) - 1);
+  const auto quant = [inv, z, qmax](float v) -> uint8_t {
+    const double u = double(v) * inv + z;
+    if (!(u > 0.0)) return 0;
+    if (u >= qmax) return uint8_t(qmax);
+    return uint8_t((u + 0x1p52) - 0x1p52);  // nearbyint for 0 < u < 2^51, without a libm call
+  };
+  const double* mul = q.mul.data();
+  const double* add = q.add.data();
+  sad_forward(s, x, quant, q.qweight.data(), uint8_t(q.zero_point),
+              [=](int64_t index, int64_t t, int32_t v) { y[index] = float(mul[t] * double(v) + add[t]); });
 }
 
 }  // namespace adn

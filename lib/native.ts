@@ -32,6 +32,11 @@ export interface NativeStorage {
   dispose(): void;
 }
 
+export interface NativeQuantizedAdderLayer {
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
 export interface NativeMemoryInfo {
   device: string; liveTensors: number; liveBytes: number; cachedBytes: number; peakBytes: number; cacheLimit: number;
   systemAllocations: number; cacheHits: number;
@@ -70,6 +75,10 @@ export interface NativeAddon {
   ): number;
   /** Quantized adder forward (binding/quant.cc): out [N, T, HO, WO] int32 = SAD; runs before it returns (plain Uint8Arrays). */
   adder2dU8Forward(qx: Uint8Array, qw: Uint8Array, out: IntBuf, dims: ConvDims, padValue: number): number;
+  /** A quantized adder layer's constants, copied once and shared with the kernels queued on them. */
+  QuantizedAdderLayer: new (qweight: Uint8Array, scale: number, zeroPoint: number, bits: number, mul: Float64Array, add: Float64Array) => NativeQuantizedAdderLayer;
+  /** The whole quantized adder layer, queued: x quantized on the fly, uint8 SAD, out = mul[t] * SAD + add[t]. */
+  quantizedAdder2dForward(x: Buf, layer: NativeQuantizedAdderLayer, out: Buf, dims: ConvDims): number;
   adaptiveScale(grad: Buf, out: Buf, eta: number): number;
   // Training operations (binding/norm.cc, activation.cc, pool.cc, loss.cc, optim.cc). Running stats update in place when training.
   batchNormForward(

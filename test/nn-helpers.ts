@@ -145,3 +145,26 @@ export async function collectGarbage(): Promise<void> {
     await new Promise((r) => setImmediate(r));
   }
 }
+
+/**
+ * Watches the event loop: an interval timer every `ms` counting its ticks and
+ * the longest gap between them, until stop() (what "runs off the event loop"
+ * tests assert on).
+ */
+export function watchEventLoop(ms: number): { stop(): { ticks: number; maxGap: number } } {
+  let last = performance.now();
+  let maxGap = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    ticks++;
+  }, ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      return { ticks, maxGap };
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fit, memoryInfo, Model, models, nn, ops, SGD, tensor, type Dataset, type Tensor } from '../lib/index';
-import { caught, collectGarbage, ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf } from './nn-helpers';
+import { caught, collectGarbage, ensureDist, makeRng, rejected, ROOT, sameBits, sizeOf, watchEventLoop } from './nn-helpers';
 
 const live: Model[] = [];
 function track(m: Model): Model {
@@ -161,22 +161,16 @@ describe('Model.predict', () => {
     const m = track(models.resnet20({ layer: 'adder' }));
     const x = tensor(makeRng(12).normalArray(64 * 3 * 32 * 32), [64, 3, 32, 32]);
     await m.predict(tensor(x.dataSync().subarray(0, 3 * 32 * 32), [1, 3, 32, 32])); // warm the allocator
-    let last = performance.now();
-    let maxGap = 0;
-    let ticks = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-      ticks++;
-    }, 5);
+    const loop = watchEventLoop(5);
     const t0 = performance.now();
+    let watched: { ticks: number; maxGap: number };
     try {
       await m.predict(x);
     } finally {
-      clearInterval(timer);
+      watched = loop.stop();
     }
     const ms = performance.now() - t0;
+    const { ticks, maxGap } = watched;
     console.log(`predict ResNet-20 x64: ${ms.toFixed(0)} ms; main-thread timer: ${ticks} ticks, max gap ${maxGap.toFixed(1)} ms`);
     expect(ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(ms / 50)));
     expect(maxGap).toBeLessThan(Math.max(250, ms / 2));

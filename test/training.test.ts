@@ -11,7 +11,7 @@ import {
   type Tensor,
 } from '../lib/index';
 import { describeEachDevice, onDevice } from './devices';
-import { makeRng, rejected, sameBits, sizeOf } from './nn-helpers';
+import { makeRng, rejected, sameBits, sizeOf, watchEventLoop } from './nn-helpers';
 import { adamRefState, adamStepRef, adaptiveScaleRef, sgdStepRef } from './reference';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -593,15 +593,8 @@ describeEachDevice('fit() and evaluate()', (device) => {
   it('does not block the event loop: a 10 ms interval keeps ticking during fit (max gap < 1 s per LeNet batch)', async () => {
     const m = models.lenet5bn({ layer: 'adder' });
     const data = randomDataset(1024, 7);
-    let last = performance.now();
-    let maxGap = 0;
-    let ticks = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-      ticks++;
-    }, 10);
+    const loop = watchEventLoop(10);
+    let watched: { ticks: number; maxGap: number };
     const batchTimes: number[] = [];
     let t = performance.now();
     try {
@@ -610,8 +603,9 @@ describeEachDevice('fit() and evaluate()', (device) => {
         callbacks: { onBatchEnd: () => { const now = performance.now(); batchTimes.push(now - t); t = now; } },
       });
     } finally {
-      clearInterval(timer);
+      watched = loop.stop();
     }
+    const { ticks, maxGap } = watched;
     const perBatch = batchTimes.reduce((a, b) => a + b, 0) / batchTimes.length;
     console.log(`event loop during fit (LeNet adder, batch 128): max gap ${maxGap.toFixed(1)} ms, ${ticks} ticks, ${perBatch.toFixed(1)} ms/batch`);
     expect(batchTimes).toHaveLength(8);

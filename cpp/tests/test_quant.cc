@@ -1,8 +1,11 @@
 // Native tests of the quantized adder forward (adder2d_u8_forward) against the
 // plain reference: bit-exact on every ISA and thread count, awkward shapes
 // around the vector widths (32, 64 bytes) and tiles (3x3, 4x4), stride 2,
-// padding with the pad byte, 1x1, large K; hostile sizes refused.
+// padding with the pad byte, 1x1, large K; hostile sizes refused. The whole
+// layer (adder2d_u8_quantized_forward) against quantize-then-SAD-then-epilogue.
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -94,6 +97,16 @@ void check_hostile_sizes() {
       threw = true;
     }
     expect_true(threw && out == 0, "hostile geometry " + std::to_string(i) + " refused");
+    // The whole layer likewise, its constants never sized from the hostile shape.
+    const float fone = 1;
+    float fout = 0;
+    threw = false;
+    try {
+      adn::adder2d_u8_quantized_forward(refused[i], &fone, adn::QuantizedAdder{}, &fout);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    expect_true(threw && fout == 0, "hostile geometry " + std::to_string(i) + " refused by the quantized layer");
   }
   // Valid, but its padded copy is over the memory limit: refused, then fine once raised.
   const int64_t saved = adn::layer_memory_limit();
@@ -111,6 +124,67 @@ void check_hostile_sizes() {
   adn::adder2d_u8_forward(wide, &one, &one, 5, y.data());
   // 3x3 outputs; the centre one sees the pixel, the others the pad byte: |5 - 1| = 4.
   expect_true(y.size() == 9 && y[4] == 0 && y[0] == 4 && y[8] == 4, "layer right after the limit was raised");
+}
+
+// The whole quantized layer equals quantizing x (round half to even, clamped,
+// NaN to 0), the uint8 SAD padded with z, then mul[t] * SAD + add[t] in double.
+void check_quantized_layer(const Conv2dShape& s, int bits, const std::vector<Isa>& isas) {
+  adn::QuantizedAdder q;
+  const int qmax = (1 << bits) - 1;
+  q.bits = bits;
+  q.scale = double(float(std::uniform_real_distribution<double>(0.005, 0.05)(rng)));
+  q.zero_point = std::uniform_int_distribution<int>(0, qmax)(rng);
+  q.qweight = random_bytes(s.weight_size(), 0, qmax);
+  for (int64_t t = 0; t < s.t; ++t) {
+    q.mul.push_back(-std::uniform_real_distribution<double>(0.001, 0.1)(rng));
+    q.add.push_back(std::uniform_real_distribution<double>(-2, 2)(rng));
+  }
+  std::vector<float> x(size_t(s.input_size()));
+  std::uniform_real_distribution<double> level(-5, qmax + 5);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double l = i % 7 == 0 ? std::floor(level(rng)) + 0.5 : level(rng);  // some exact half-steps
+    x[i] = float(q.scale * (l - q.zero_point));
+  }
+  x[0] = NAN;
+  if (x.size() > 2) x[1] = INFINITY, x[2] = -INFINITY;
+  std::vector<uint8_t> qx(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double u = double(x[i]) * (1.0 / q.scale) + q.zero_point;
+    qx[i] = !(u > 0) ? 0 : u >= qmax ? uint8_t(qmax) : uint8_t(std::nearbyint(u));
+  }
+  std::vector<int32_t> sad(size_t(s.output_size()));
+  adn::ref::adder2d_u8_forward(s, qx.data(), q.qweight.data(), uint8_t(q.zero_point), sad.data());
+  std::vector<float> want(sad.size());
+  const int64_t HW = s.ho() * s.wo();
+  for (size_t i = 0; i < sad.size(); ++i) {
+    const int64_t t = (int64_t(i) / HW) % s.t;
+    want[i] = float(q.mul[size_t(t)] * double(sad[i]) + q.add[size_t(t)]);
+  }
+  for (int threads : {1, 2})
+    for (Isa isa : isas) {
+      adn::set_num_threads(threads);
+      adn::set_isa(isa);
+      std::vector<float> got(want.size(), NAN);
+      adn::adder2d_u8_quantized_forward(s, x.data(), q, got.data());
+      expect_true(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0,
+                  "adder2d_u8_quantized " + describe(s, isa, threads, q.zero_point) + " bits " + std::to_string(bits));
+    }
+  // Constants that do not match the geometry, or a grid off its range, are refused.
+  const float one = 1;
+  float out = 0;
+  for (int i = 0; i < 3; ++i) {
+    adn::QuantizedAdder bad = q;
+    if (i == 0) bad.qweight.pop_back();
+    if (i == 1) bad.mul.push_back(1);
+    if (i == 2) bad.zero_point = qmax + 1;
+    bool threw = false;
+    try {
+      adn::adder2d_u8_quantized_forward(s, &one, bad, &out);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    expect_true(threw && out == 0, "mismatched quantized layer " + std::to_string(i) + " refused");
+  }
 }
 
 }  // namespace
@@ -143,6 +217,7 @@ int main() {
       {3, 2, 3, 3, 1, 3, 3, 1, 1, 0, 0},      // one output per image
   };
   for (const Conv2dShape& s : shapes) check_shape(s, isas);
+  for (size_t i = 0; i < shapes.size(); ++i) check_quantized_layer(shapes[i], 4 + int(i % 5), isas);
   auto pick = [&](std::initializer_list<int64_t> v) {
     return *(v.begin() + std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng));
   };

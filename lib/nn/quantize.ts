@@ -1,7 +1,9 @@
 // Model-level quantization of an AdderNet (issue 10; the math is in the
 // README's "Quantized inference"). Per adder layer one scale s and zero point
 // z shared by its input and its filters, so the layer is -s * SAD(qx, qw)
-// with the SAD exact in int32 (ops.adder2dU8). Filters outside the input's
+// with the SAD exact in int32 (ops.quantizedAdder2d: one queued native op
+// that quantizes the input, sums and applies the epilogue, so a quantized
+// predict runs on the inference queue like a float one). Filters outside the input's
 // range are clipped to it and the clipped-off amount kept as a per-filter
 // constant (exact: for x in [lo, hi] and w > hi, |x - w| = |x - hi| + (w - hi)),
 // which folds with the layer's bias and the BatchNorm after it into one
@@ -10,7 +12,7 @@
 import { batches, epochOrder } from '../data/batches';
 import { datasetSize, subset, type Dataset } from '../data/dataset';
 import { checkInteger, codedError, describe, rangeError, typeError } from '../errors';
-import { adder2dU8, type QuantizedArray } from '../ops/quant';
+import { quantizedAdder2d, QuantizedAdderWeights } from '../ops/quant';
 import { collectTensors, Tensor } from '../tensor';
 import { checkIdle, checkModelData } from './fit';
 import { Adder2d, AdderLinear, BasicBlock, BatchNorm1d, BatchNorm2d, Sequential } from './layers';
@@ -90,7 +92,8 @@ export function gridFor(lo: number, hi: number, bits: number): { scale: number; 
 /**
  * q = clamp(round(v / s + z), 0, qmax) for each value (ties to even), into out.
  * A Uint8ClampedArray store rounds and clamps to [0, 255] (NaN to 0) by
- * itself, several times faster than Math.round and two comparisons.
+ * itself, several times faster than Math.round and two comparisons. The
+ * quantized layer's kernel (cpp/quant.cc) rounds its input exactly so.
  */
 export function quantizeValues(values: ArrayLike<number>, scale: number, zeroPoint: number, bits: number, out = new Uint8Array(values.length)): Uint8Array {
   const qmax = 2 ** bits - 1;
@@ -176,17 +179,16 @@ function geometryOf(config: ModuleConfig): AdderGeometry {
 }
 
 /**
- * An adder layer on uint8: quantizes its input to the layer's grid, runs the
- * exact int32 SAD (ops.adder2dU8, padded taps reading z) and maps it to
- * floats with the per-channel scale and shift:
- * y[t] = bnScale[t] * (-(s * SAD[t] + clip[t])) + bnShift[t]. Inference only.
+ * An adder layer on uint8, one queued native op (ops.quantizedAdder2d): the
+ * kernel quantizes its input to the layer's grid, runs the exact int32 SAD
+ * (padded taps reading z) and maps it to floats with the per-channel scale
+ * and shift: y[t] = bnScale[t] * (-(s * SAD[t] + clip[t])) + bnShift[t].
+ * Nothing runs on the calling thread but validation. Inference only.
  */
 export class QuantizedAdder extends Module {
   private readonly g: AdderGeometry;
-  private readonly qw: QuantizedArray;
-  // y = a[t] * SAD + b[t], in float64 (a SAD reaches 2^31).
-  private readonly a: Float64Array;
-  private readonly b: Float64Array;
+  /** @internal The layer's constants in native memory (QuantizedModel.dispose frees them). */
+  readonly weights: QuantizedAdderWeights;
 
   constructor(
     /** The float layer's config (Adder2d or AdderLinear). */
@@ -196,13 +198,15 @@ export class QuantizedAdder extends Module {
     super();
     this.g = geometryOf(source);
     const { t, c, kernel } = this.g;
-    this.qw = { data: quantized.qweight, shape: [t, c, kernel[0], kernel[1]] };
-    this.a = new Float64Array(t);
-    this.b = new Float64Array(t);
+    // y = mul[t] * SAD + add[t], in float64 (a SAD reaches 2^31).
+    const mul = new Float64Array(t);
+    const add = new Float64Array(t);
     for (let i = 0; i < t; i++) {
-      this.a[i] = -quantized.bnScale[i] * quantized.scale;
-      this.b[i] = quantized.bnShift[i] - quantized.bnScale[i] * quantized.clip[i];
+      mul[i] = -quantized.bnScale[i] * quantized.scale;
+      add[i] = quantized.bnShift[i] - quantized.bnScale[i] * quantized.clip[i];
     }
+    const { scale, zeroPoint, bits, qweight } = quantized;
+    this.weights = new QuantizedAdderWeights({ qweight, shape: [t, c, kernel[0], kernel[1]], scale, zeroPoint, bits, mul, add });
   }
 
   /** The float filters' shape: [T, C, KH, KW], or [T, C] for a linear layer. */
@@ -216,21 +220,13 @@ export class QuantizedAdder extends Module {
     if (x.rank !== (linear ? 2 : 4) || x.shape[1] !== c) {
       throw rangeError('ERR_ADDERNET_SHAPE', 'x', `shape ${linear ? `[N, ${c}]` : `[N, ${c}, H, W]`} for ${this.config().type}`, `shape ${describe(x.shape)}`);
     }
-    const { scale, zeroPoint, bits } = this.quantized;
-    const qx = quantizeValues(x.dataSync(), scale, zeroPoint, bits);
-    const shape = linear ? [x.shape[0], c, 1, 1] : x.shape;
-    const sad = adder2dU8({ data: qx, shape }, this.qw, { stride, padding, padValue: zeroPoint });
-    const v = sad.dataSync();
-    const outShape = linear ? [x.shape[0], t] : sad.shape;
-    sad.dispose();
-    const plane = v.length / (x.shape[0] * t);
-    const out = new Float32Array(v.length);
-    for (let row = 0, i = 0; row < x.shape[0] * t; row++) {
-      const a = this.a[row % t];
-      const b = this.b[row % t];
-      for (const end = i + plane; i < end; i++) out[i] = a * v[i] + b;
-    }
-    return new Tensor(out, outShape);
+    if (!linear) return quantizedAdder2d(x, this.weights, { stride, padding });
+    const x4 = x.reshape([x.shape[0], c, 1, 1]);
+    const y = quantizedAdder2d(x4, this.weights);
+    x4.dispose();
+    const out = y.reshape([x.shape[0], t]);
+    y.dispose();
+    return out;
   }
 
   backward(): Tensor {
@@ -340,6 +336,12 @@ export class QuantizedModel extends Model {
 
   override get inferenceOnly(): boolean {
     return true;
+  }
+
+  /** Model.dispose() plus the quantized layers' native constants. */
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    for (const l of this.quantizedLayers().values()) l.weights.dispose();
   }
 
   /** The quantized layers by module path. */
