@@ -26,6 +26,14 @@ function run(file: string, args: string[] = [], timeout = 300_000) {
   return { status: r.status, signal: r.signal, out: `${r.stdout}\n${r.stderr}` };
 }
 
+/** Runs, as a plain ES module, the README block that `has` picks (it must exist). */
+function runBlock(has: (block: string) => boolean, timeout?: number) {
+  const i = blocks.findIndex(has);
+  expect(i).toBeGreaterThanOrEqual(0);
+  fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
+  return run(`example-${i}.mjs`, [], timeout);
+}
+
 describe('README examples', () => {
   it('has the API and quick examples', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(2);
@@ -44,9 +52,7 @@ describe('README examples', () => {
   }, 120_000);
 
   it('run as written: train, save, load and predict off the event loop', () => {
-    const i = blocks.findIndex((b) => b.includes('await fit('));
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('await fit('));
     expect(r.signal, r.out).toBeNull();
     expect(r.status, r.out).toBe(0);
     // The last line prints the served model's 10 logits.
@@ -59,10 +65,7 @@ describe('README examples', () => {
   }, 300_000);
 
   it('run as written: quantized inference (accuracy at 8, 6, 5, 4 bits, save, load, predict)', () => {
-    const i = blocks.findIndex((b) => b.includes('await quantize('));
-    expect(i).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('await quantize('));
     expect(r.signal, r.out).toBeNull();
     expect(r.status, r.out).toBe(0);
     const float = Number(/float accuracy: ([0-9.]+)/.exec(r.out)![1]);
@@ -74,10 +77,7 @@ describe('README examples', () => {
   }, 300_000);
 
   it('run as written: the training workflow (summary, early stopping, recalibration)', () => {
-    const i = blocks.findIndex((b) => b.includes('callbacks.earlyStopping('));
-    expect(i).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('callbacks.earlyStopping('));
     expect(r.signal, r.out).toBeNull();
     expect(r.status, r.out).toBe(0);
     expect(r.out).toMatch(/Adder2d/); // the summary table
@@ -87,10 +87,7 @@ describe('README examples', () => {
   }, 300_000);
 
   it('run as written: resuming, optimizers and metrics', () => {
-    const i = blocks.findIndex((b) => b.includes('resumeFrom:'));
-    expect(i).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('resumeFrom:'));
     expect(r.signal, r.out).toBeNull();
     expect(r.status, r.out).toBe(0);
     const lines = r.out.trim().split('\n');
@@ -102,8 +99,6 @@ describe('README examples', () => {
   }, 300_000);
 
   it('run as written: images (a folder of class sub-folders, preprocessImage)', async () => {
-    const i = blocks.findIndex((b) => b.includes('data.imageFolder('));
-    expect(i).toBeGreaterThanOrEqual(0);
     // The example reads my-photos/<class>/: write a few bundled digits there.
     const { default: sharp } = await import('sharp');
     const { loadMnistBundled } = await import('../lib/data/index');
@@ -116,25 +111,19 @@ describe('README examples', () => {
       const px = Buffer.from(Array.from(test.images.subarray(idx * 784, (idx + 1) * 784), (v) => Math.max(0, Math.min(255, Math.round((v * 0.3081 + 0.1307) * 255)))));
       await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(dir, `${idx}.png`));
     }
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('data.imageFolder('));
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain("[ 'nine', 'zero' ] 784");
   }, 120_000);
 
   it('run as written: a fused epilogue gives the floats of the separate ops', () => {
-    const i = blocks.findIndex((b) => b.includes('residual: x, relu: true'));
-    expect(i).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('residual: x, relu: true'));
     expect(r.status, r.out).toBe(0);
     expect(r.out.trim()).toBe('true');
   }, 60_000);
 
   it('run as written: the quick example', () => {
-    const i = blocks.findIndex((b) => b.includes('ops.adder2d(') && !b.includes('residual: x'));
-    fs.writeFileSync(path.join(tmp, `example-${i}.mjs`), blocks[i]);
-    const r = run(`example-${i}.mjs`);
+    const r = runBlock((b) => b.includes('ops.adder2d(') && !b.includes('residual: x'));
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain('[ 1, 16, 8, 8 ]');
     expect(r.out).toMatch(/isa: '(scalar|avx2|avx512)'/);
