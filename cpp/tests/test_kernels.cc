@@ -46,6 +46,18 @@ static void expect_close(const char* what, const std::string& ctx, const std::ve
   }
 }
 
+// Bit-for-bit equality (what fused, in-place and reused paths promise).
+static void expect_same_bits(const std::string& what, const std::vector<float>& got,
+                             const std::vector<float>& want) {
+  ++g_checks;
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) bad += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+  if (bad || got.size() != want.size()) {
+    std::printf("FAIL %s: %lld of %zu values differ\n", what.c_str(), (long long)bad, want.size());
+    ++g_failures;
+  }
+}
+
 static std::string describe(const Conv2dShape& s, Isa isa) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "[%s N%ld C%ld %ldx%ld T%ld k%ldx%ld s%ld,%ld p%ld,%ld]",
@@ -71,7 +83,6 @@ static void check_epilogue(std::mt19937& rng, const Conv2dShape& s, const char* 
   for (float& v : var) v = v * v + 0.05f;
   std::vector<float> smean(T), sinv(T), rmean = mean, rvar = var;
   for (int combo = 1; combo < 8; ++combo) {
-    ++g_checks;
     const bool bn = combo & 1, res = combo & 2, relu = combo & 4;
     std::vector<float> want = y_plain;
     if (bn)
@@ -91,13 +102,9 @@ static void check_epilogue(std::mt19937& rng, const Conv2dShape& s, const char* 
     ep.relu = relu;
     auto got = poisoned(size);
     fwd(s, x.data(), w.data(), bias, got.data(), ep, {});
-    int64_t bad = 0;
-    for (int64_t i = 0; i < size; ++i) bad += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
-    if (bad) {
-      std::printf("FAIL %s epilogue bn=%d residual=%d relu=%d (%s): %lld of %lld values differ\n",
-                  name, bn, res, relu, ctx.c_str(), (long long)bad, (long long)size);
-      ++g_failures;
-    }
+    char what[64];
+    std::snprintf(what, sizeof what, " epilogue bn=%d residual=%d relu=%d ", bn, res, relu);
+    expect_same_bits(name + std::string(what) + ctx, got, want);
   }
 }
 
@@ -129,11 +136,7 @@ static void check_shape(std::mt19937& rng, const Conv2dShape& s, Isa isa, bool b
     auto y_packed = poisoned(s.output_size());
     fwd(s, x.data(), w.data(), bp, y_packed.data(), adn::Epilogue{}, {});
     adn::set_forward_indirect(true);
-    ++g_checks;
-    if (std::memcmp(y.data(), y_packed.data(), y.size() * sizeof(float)) != 0) {
-      std::printf("FAIL %s forward in place vs packed %s: not bit-identical\n", name, ctx.c_str());
-      ++g_failures;
-    }
+    expect_same_bits(std::string(name) + " forward in place vs packed " + ctx, y, y_packed);
 
     auto gx = poisoned(s.input_size()), gx_ref = poisoned(s.input_size());
     auto gw = poisoned(s.weight_size()), gw_ref = poisoned(s.weight_size());
@@ -165,11 +168,7 @@ static void check_filter_reuse(std::mt19937& rng) {
   auto w = random_vec(rng, s.weight_size(), 1.0f);
   const uint64_t id = 0x5eed;
   auto same = [&](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
-    ++g_checks;
-    if (std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) != 0) {
-      std::printf("FAIL filter reuse: %s\n", what);
-      ++g_failures;
-    }
+    expect_same_bits(std::string("filter reuse: ") + what, a, b);
   };
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (!adn::isa_supported(isa)) continue;
