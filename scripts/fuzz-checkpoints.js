@@ -280,19 +280,14 @@ function makeCase(seed, index, bases) {
     const header = JSON.parse(headerText);
     desc = mutateHeader(r, header);
     buf = joinFile(JSON.stringify(header), data);
-  } else if (kind <= 8 && base.quantized && r.next() < 0.5) {
-    const { headerText, data } = splitFile(buf);
-    const header = JSON.parse(headerText);
-    const q = JSON.parse(header.__metadata__.quantization);
-    desc = mutateQuantization(r, q);
-    header.__metadata__.quantization = JSON.stringify(q);
-    buf = joinFile(JSON.stringify(header), data);
   } else if (kind <= 8) {
+    // A JSON metadata entry: the quantization record (half the time, when there is one) or the config.
+    const key = base.quantized && r.next() < 0.5 ? 'quantization' : 'config';
     const { headerText, data } = splitFile(buf);
     const header = JSON.parse(headerText);
-    const config = JSON.parse(header.__metadata__.config);
-    desc = mutateConfig(r, config);
-    header.__metadata__.config = JSON.stringify(config);
+    const value = JSON.parse(header.__metadata__[key]);
+    desc = key === 'quantization' ? mutateQuantization(r, value) : mutateConfig(r, value);
+    header.__metadata__[key] = JSON.stringify(value);
     buf = joinFile(JSON.stringify(header), data);
   } else {
     const { headerText, data } = splitFile(buf);
